@@ -1,0 +1,196 @@
+"""The ``cetate`` command: serve the platform, load data, run the demo city.
+
+A user's mistake ends with one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from cetate.config import Settings
+from cetate.errors import CetateError, ConfigError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="cetate",
+    help="Cetate: an open smart-city platform around an NGSI-LD context hub.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="sqlite:///path.db (default: cetate.db in the working directory) or postgresql://...",
+    ),
+]
+HostOption = Annotated[str | None, typer.Option("--host", help="Address to listen on.")]
+PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen on.")]
+ContextsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--contexts",
+        help="Directory of @context files: a context URL resolves to the file of the same name.",
+    ),
+]
+
+
+def settings_from(
+    store: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    contexts: Path | None = None,
+) -> Settings:
+    """Environment (CETATE_*) first, then the options given on the command line."""
+    overrides: dict[str, Any] = {}
+    if store is not None:
+        overrides["store"] = store
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if contexts is not None:
+        if not contexts.is_dir():
+            raise ConfigError(f"--contexts {contexts}: not a directory")
+        overrides["contexts"] = contexts
+    return Settings(**overrides)
+
+
+def fail(message: str) -> None:
+    typer.echo(f"cetate: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run a command body; the project's errors become one line and exit code 2."""
+    try:
+        return fn()
+    except CetateError as error:
+        fail(error.detail)
+        raise AssertionError("unreachable") from None
+    except OSError as error:
+        fail(str(error))
+        raise AssertionError("unreachable") from None
+
+
+@app.command()
+def serve(
+    host: HostOption = None,
+    port: PortOption = None,
+    store: StoreOption = None,
+    contexts: ContextsOption = None,
+) -> None:
+    """Serve the hub's NGSI-LD API (and the platform's other routes)."""
+    settings = guarded(lambda: settings_from(store, host, port, contexts))
+    run_server(settings)
+
+
+def run_server(settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
+    import uvicorn
+
+    from cetate.logs import setup_logging
+    from cetate.web.app import build_hub, create_app
+
+    setup_logging(settings.log_level)
+    hub = guarded(lambda: build_hub(settings))
+    application = create_app(settings, hub)
+    url = f"http://{settings.host}:{settings.port}"
+    typer.echo(f"Cetate hub ({hub.store.name}) at {url}/ngsi-ld/v1  (API docs: {url}/docs)")
+    if on_ready is not None:
+        on_ready()
+    try:
+        uvicorn.run(
+            application,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            loop="auto",
+            http="auto",
+        )
+    finally:
+        hub.close()
+
+
+@app.command()
+def load(
+    files: Annotated[list[Path], typer.Argument(help="NGSI-LD JSON, JSON-LD or GeoJSON files.")],
+    store: StoreOption = None,
+    contexts: ContextsOption = None,
+    tenant: Annotated[str, typer.Option("--tenant", help="NGSILD-Tenant to load into.")] = "",
+    context: Annotated[
+        str | None,
+        typer.Option("--context", help="@context URL for files that do not carry one."),
+    ] = None,
+) -> None:
+    """Load entities into the hub (upsert). A file with an error loads nothing."""
+    from rich.progress import Progress
+
+    from cetate.hub.loader import read_entities
+    from cetate.web.app import build_hub
+
+    settings = guarded(lambda: settings_from(store, contexts=contexts))
+    hub = guarded(lambda: build_hub(settings))
+    try:
+        for path in files:
+            entities = guarded(lambda path=path: read_entities(path, hub.contexts, context))  # type: ignore[misc]
+            with Progress(transient=True) as progress:
+                task = progress.add_task(f"{path.name}", total=len(entities))
+                for batch in _batches(entities, 1000):
+                    result = guarded(lambda batch=batch: hub.upsert(tenant, batch, replace=True))  # type: ignore[misc]
+                    if result.errors:
+                        entity_id, error = result.errors[0]
+                        fail(f"{path}: entity {entity_id}: {error.detail}")
+                    progress.advance(task, len(batch))
+            typer.echo(f"{path}: {len(entities)} entities loaded")
+    finally:
+        hub.close()
+
+
+def _batches(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@app.command()
+def demo(
+    host: HostOption = None,
+    port: PortOption = None,
+    store: StoreOption = None,
+    contexts: ContextsOption = None,
+) -> None:
+    """Serve the hub preloaded with the demo city's entities."""
+    from cetate.hub.loader import read_entities
+    from cetate.web.app import build_hub
+
+    settings = guarded(
+        lambda: settings_from(store or "sqlite:///cetate-demo.db", host, port, contexts)
+    )
+    demo_file = Path(__file__).parent / "demo" / "city.json"
+    hub = guarded(lambda: build_hub(settings))
+    try:
+        entities = guarded(lambda: read_entities(demo_file, hub.contexts, None))
+        hub.upsert("", entities, replace=True)
+        typer.echo(f"demo: {len(entities)} entities loaded")
+    finally:
+        hub.close()
+    run_server(settings)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The one settings object: CETATE_* environment variables, overridden by CLI options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a running Cetate needs to know about its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CETATE_", extra="ignore")
+
+    store: str = "sqlite:///cetate.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # A directory of @context files: a context URL resolves to the file with the same final
+    # path segment, so the hub works on a closed network.
+    contexts: Path | None = None
+    allow_remote_contexts: bool = True
+    context_timeout_s: float = 5.0
+    max_body_bytes: int = 16 * 1024 * 1024
+    # Query results per page when the client does not say, and the most it may ask for.
+    default_limit: int = 20
+    max_limit: int = 10_000
+    # Notification delivery: attempts per notification and the first retry delay.
+    notify_attempts: int = 5
+    notify_backoff_s: float = 0.5
+    notify_timeout_s: float = 5.0
+    notify_concurrency: int = 64
+    timezone: str = "Europe/Bucharest"
+    log_level: str = "INFO"

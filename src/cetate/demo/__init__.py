@@ -1,0 +1,1 @@
+"""The demo city shipped with Cetate (replaced by a real OSM city by the city module)."""

@@ -1,0 +1,1 @@
+"""The hub: the city's memory (NGSI-LD entities, history, subscriptions)."""

@@ -1,0 +1,799 @@
+"""The NGSI-LD API of the hub, mounted at /ngsi-ld/v1: entities, batches and discovery.
+
+Temporal and subscription routes live in their own routers (api_temporal, api_subscriptions)
+and are included here. Handlers parse with orjson and render with ``cetate.hub.model`` rather
+than through pydantic models: the broker answers thousands of requests a second and the entity
+shapes are open-ended; OpenAPI still documents every route with examples.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from cetate.errors import BadRequestData, CetateError, ResourceNotFound
+from cetate.hub import changes
+from cetate.hub.api_subscriptions import router as subscriptions_router
+from cetate.hub.api_temporal import router as temporal_router
+from cetate.hub.context import Context
+from cetate.hub.http import (
+    context_of,
+    existing_tenant,
+    flag_options,
+    hub_of,
+    int_param,
+    json_response,
+    names_param,
+    output_format,
+    read_body,
+    run,
+    tenant_of,
+)
+from cetate.hub.model import (
+    Entity,
+    RenderOptions,
+    check_name,
+    check_uri,
+    now_iso,
+    parse_attributes,
+    parse_entity,
+    parse_instance,
+    parse_types,
+    render_entity,
+)
+from cetate.hub.query import map_q_names, parse_geoquery, parse_q
+from cetate.hub.service import BatchResult, Hub
+from cetate.hub.store.base import LOCATION, EntityQuery
+
+router = APIRouter()
+router.include_router(temporal_router)
+router.include_router(subscriptions_router)
+
+PREFIX = "/ngsi-ld/v1"
+
+_ENTITY_EXAMPLE = {
+    "id": "urn:ngsi-ld:TrafficFlowObserved:brasov-calea-bucuresti-1",
+    "type": "TrafficFlowObserved",
+    "intensity": {"type": "Property", "value": 197, "observedAt": "2026-11-22T08:00:00Z"},
+    "averageVehicleSpeed": {"type": "Property", "value": 42.5, "unitCode": "KMH"},
+    "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [25.61, 45.65]}},
+}
+
+
+def _body_doc(example: Any, description: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {"schema": {"type": "object"}, "example": example},
+                "application/ld+json": {"schema": {"type": "object"}},
+            },
+        }
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters shared by queries
+
+
+def render_options(request: Request, ctx: Context) -> RenderOptions:
+    options = flag_options(request)
+    return RenderOptions(
+        attrs=names_param(request, "attrs", ctx),
+        key_values="keyValues" in options,
+        sys_attrs="sysAttrs" in options,
+        lang=request.query_params.get("lang"),
+    )
+
+
+def parse_type_selection(text: str, ctx: Context) -> tuple[frozenset[str], ...]:
+    """``A,B`` or ``A|B`` (either) and ``A;B`` (both), with parentheses: NGSI-LD type selection.
+
+    Returned as alternatives, each a set of types an entity must all have."""
+    if not text or not re.fullmatch(r"[^<>\"'=\s]+", text):
+        raise BadRequestData(f"type selection {text!r} is not valid")
+    alternatives: list[frozenset[str]] = []
+    for alternative in re.split(r"[|,]", text.replace("(", "").replace(")", "")):
+        names = [n for n in alternative.split(";") if n]
+        if not names:
+            raise BadRequestData(f"type selection {text!r} has an empty alternative")
+        alternatives.append(frozenset(ctx.expand(check_name(n, "entity type")) for n in names))
+    return tuple(alternatives)
+
+
+def entity_query(request: Request, ctx: Context, require_filter: bool = True) -> EntityQuery:
+    params = request.query_params
+    types = parse_type_selection(params["type"], ctx) if "type" in params else ()
+    ids: tuple[str, ...] = ()
+    if "id" in params:
+        ids = tuple(check_uri(i.strip(), "id") for i in params["id"].split(",") if i.strip())
+    id_pattern = None
+    if "idPattern" in params:
+        try:
+            id_pattern = re.compile(params["idPattern"])
+        except re.error as error:
+            raise BadRequestData(f"idPattern is not a valid regular expression: {error}") from None
+    q = map_q_names(parse_q(params["q"]), ctx.expand) if "q" in params else None
+    geo = None
+    geoproperty = LOCATION
+    geo_keys = [k for k in ("georel", "geometry", "coordinates") if k in params]
+    if geo_keys:
+        if len(geo_keys) < 3:
+            raise BadRequestData("a geo-query needs georel, geometry and coordinates together")
+        geo = parse_geoquery(params["georel"], params["geometry"], params["coordinates"])
+        if "geoproperty" in params:
+            geoproperty = ctx.expand(check_name(params["geoproperty"], "geoproperty"))
+    attrs = names_param(request, "attrs", ctx)
+    scopes: tuple[str, ...] = ()
+    if "scopeQ" in params:
+        scopes = tuple(s for s in re.split(r"[,|]", params["scopeQ"]) if s)
+    if require_filter and not (types or ids or id_pattern or q or geo or attrs or scopes):
+        raise BadRequestData(
+            "a query needs at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query"
+        )
+    limit, offset = page(request)
+    return EntityQuery(
+        types=types,
+        ids=ids,
+        id_pattern=id_pattern,
+        attrs=attrs,
+        q=q,
+        geo=geo,
+        geoproperty=geoproperty,
+        scopes=scopes,
+        limit=limit,
+        offset=offset,
+        count=params.get("count") == "true",
+    )
+
+
+def page(request: Request) -> tuple[int, int]:
+    hub = hub_of(request)
+    limit = int_param(request, "limit", hub.settings.default_limit) or 0
+    if limit > hub.settings.max_limit:
+        raise BadRequestData(f"limit {limit} is above the maximum of {hub.settings.max_limit}")
+    offset = int_param(request, "offset", 0) or 0
+    return limit, offset
+
+
+def as_geojson(
+    rendered: dict[str, Any], entity: Entity, geoproperty: str, options: RenderOptions
+) -> dict[str, Any]:
+    instances = entity["attrs"].get(geoproperty) or []
+    geometry = next((i["value"] for i in instances if i["type"] == "GeoProperty"), None)
+    properties = {k: v for k, v in rendered.items() if k != "id"}
+    return {"id": entity["id"], "type": "Feature", "geometry": geometry, "properties": properties}
+
+
+def entities_response(
+    request: Request,
+    entities: list[Entity],
+    ctx: Context,
+    count: int | None,
+    geoproperty: str = LOCATION,
+) -> Response:
+    fmt = output_format(request, geo_allowed=True)
+    options = render_options(request, ctx)
+    rendered = [render_entity(e, ctx, options) for e in entities]
+    headers = {"NGSILD-Results-Count": str(count)} if count is not None else {}
+    if fmt == "geo":
+        features = [
+            as_geojson(r, e, geoproperty, options) for r, e in zip(rendered, entities, strict=True)
+        ]
+        body: Any = {"type": "FeatureCollection", "features": features}
+        return json_response(body, ctx, fmt, headers=headers)
+    return json_response(rendered, ctx, fmt, headers=headers)
+
+
+def batch_response(result: BatchResult, created_status: bool) -> Response:
+    if result.errors:
+        return json_response_plain(result.body(), 207)
+    if created_status and result.created:
+        return json_response_plain(result.created, 201)
+    return Response(status_code=204)
+
+
+def json_response_plain(body: Any, status: int) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def path_id(entity_id: str) -> str:
+    return check_uri(entity_id, "entity id")
+
+
+def partial_result(change: changes.Change, ctx: Context) -> Response:
+    """204 when every attribute was written, else 207 with what was not (and why)."""
+    if not change.not_updated:
+        return Response(status_code=204)
+    body = {
+        "updated": [ctx.compact(iri) for iri in change.written],
+        "notUpdated": [
+            {"attributeName": ctx.compact(iri), "reason": reason}
+            for iri, reason in change.not_updated
+        ],
+    }
+    return json_response_plain(body, 207)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entities
+
+
+@router.post(
+    "/entities",
+    status_code=201,
+    summary="Create an entity",
+    description="Creates one entity (normalized or concise). 201 with Location; 409 if it exists.",
+    openapi_extra=_body_doc(_ENTITY_EXAMPLE, "An NGSI-LD entity"),
+)
+async def create_entity(request: Request) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    payload, ctx = await read_body(request, hub)
+    entity = parse_entity(payload, ctx, now_iso())
+    await run(hub, hub.create, tenant, entity)
+    return Response(status_code=201, headers={"Location": f"{PREFIX}/entities/{entity['id']}"})
+
+
+@router.get(
+    "/entities",
+    summary="Query entities",
+    description=(
+        "Entities by `type`, `id`, `idPattern`, `attrs`, `q` (NGSI-LD query language), "
+        "a geo-query (`georel`, `geometry`, `coordinates`, `geoproperty`), `scopeQ`; "
+        "`limit`/`offset` page the result, `count=true` adds NGSILD-Results-Count. "
+        "`options=keyValues|sysAttrs`. Accept application/geo+json for a FeatureCollection."
+    ),
+)
+async def query_entities(request: Request) -> Response:
+    hub = hub_of(request)
+    tenant = await existing_tenant(request, hub)
+    ctx = context_of(request, hub)
+    query = entity_query(request, ctx)
+    entities, count = await run(hub, hub.store.query, tenant, query)
+    return entities_response(request, entities, ctx, count, query.geoproperty)
+
+
+@router.post(
+    "/entityOperations/query",
+    summary="Query entities (POST)",
+    description="The same query as GET /entities, given as an NGSI-LD Query document.",
+)
+async def post_query(request: Request) -> Response:
+    hub = hub_of(request)
+    tenant = await existing_tenant(request, hub)
+    payload, ctx = await read_body(request, hub)
+    if not isinstance(payload, dict) or payload.get("type") != "Query":
+        raise BadRequestData("the body must be an NGSI-LD Query document (type Query)")
+    types: list[frozenset[str]] = []
+    ids: list[str] = []
+    id_pattern = None
+    for selector in payload.get("entities") or []:
+        if not isinstance(selector, dict):
+            raise BadRequestData("entities must be a list of entity selectors")
+        if "type" in selector:
+            types += parse_type_selection(str(selector["type"]), ctx)
+        if "id" in selector:
+            ids.append(check_uri(selector["id"], "id"))
+        if "idPattern" in selector:
+            try:
+                id_pattern = re.compile(str(selector["idPattern"]))
+            except re.error as error:
+                raise BadRequestData(f"idPattern is not valid: {error}") from None
+    attrs = payload.get("attrs")
+    q = map_q_names(parse_q(payload["q"]), ctx.expand) if "q" in payload else None
+    geo = None
+    geoproperty = LOCATION
+    if "geoQ" in payload:
+        geo_q = payload["geoQ"]
+        if not isinstance(geo_q, dict):
+            raise BadRequestData("geoQ must be an object")
+        geo = parse_geoquery(
+            str(geo_q.get("georel", "")),
+            str(geo_q.get("geometry", "")),
+            geo_q.get("coordinates", ""),
+        )
+        if "geoproperty" in geo_q:
+            geoproperty = ctx.expand(str(geo_q["geoproperty"]))
+    limit, offset = page(request)
+    query = EntityQuery(
+        types=tuple(types),
+        ids=tuple(ids),
+        id_pattern=id_pattern,
+        attrs=frozenset(ctx.expand(a) for a in attrs) if isinstance(attrs, list) else None,
+        q=q,
+        geo=geo,
+        geoproperty=geoproperty,
+        limit=limit,
+        offset=offset,
+        count=request.query_params.get("count") == "true",
+    )
+    entities, count = await run(hub, hub.store.query, tenant, query)
+    return entities_response(request, entities, ctx, count, geoproperty)
+
+
+@router.get(
+    "/entities/{entity_id}",
+    summary="Retrieve an entity",
+    description="One entity; `attrs` picks attributes, `options=keyValues|sysAttrs`, `type`.",
+)
+async def retrieve_entity(request: Request, entity_id: str) -> Response:
+    hub = hub_of(request)
+    tenant = await existing_tenant(request, hub)
+    ctx = context_of(request, hub)
+    entity = await run(hub, hub.get, tenant, path_id(entity_id))
+    if "type" in request.query_params:
+        wanted = parse_type_selection(request.query_params["type"], ctx)
+        if not any(group <= set(entity["type"]) for group in wanted):
+            raise ResourceNotFound(f"entity {entity_id} has none of the types asked for")
+    fmt = output_format(request, geo_allowed=True)
+    options = render_options(request, ctx)
+    if options.attrs is not None and not any(a in entity["attrs"] for a in options.attrs):
+        raise ResourceNotFound(f"entity {entity_id} has none of the attributes asked for")
+    rendered = render_entity(entity, ctx, options)
+    if fmt == "geo":
+        geoproperty = LOCATION
+        if "geoproperty" in request.query_params:
+            geoproperty = ctx.expand(request.query_params["geoproperty"])
+        return json_response(as_geojson(rendered, entity, geoproperty, options), ctx, fmt)
+    return json_response(rendered, ctx, fmt)
+
+
+@router.delete("/entities/{entity_id}", status_code=204, summary="Delete an entity")
+async def delete_entity(request: Request, entity_id: str) -> Response:
+    hub = hub_of(request)
+    tenant = await existing_tenant(request, hub)
+    entity_id = path_id(entity_id)
+    await run(hub, hub.mutate_one, tenant, entity_id, lambda old: changes.delete(old, entity_id))
+    return Response(status_code=204)
+
+
+@router.put(
+    "/entities/{entity_id}",
+    status_code=204,
+    summary="Replace an entity",
+    openapi_extra=_body_doc(_ENTITY_EXAMPLE, "The whole entity as it is to become"),
+)
+async def replace_entity(request: Request, entity_id: str) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    entity_id = path_id(entity_id)
+    payload, ctx = await read_body(request, hub)
+    if isinstance(payload, dict):
+        if payload.get("id", entity_id) != entity_id:
+            raise BadRequestData("the id in the body differs from the id in the path")
+        payload = {**payload, "id": entity_id}
+    entity = parse_entity(payload, ctx, now_iso())
+
+    def op(old: Entity | None) -> changes.Change:
+        if old is None:
+            raise ResourceNotFound(f"entity {entity_id} does not exist")
+        return changes.replace(old, entity)
+
+    await run(hub, hub.mutate_one, tenant, entity_id, op)
+    return Response(status_code=204)
+
+
+@router.patch(
+    "/entities/{entity_id}",
+    status_code=204,
+    summary="Merge an entity",
+    description="Adds attributes and merges existing ones member by member.",
+    openapi_extra=_body_doc({"intensity": {"value": 210}}, "A fragment of the entity"),
+)
+async def merge_entity(request: Request, entity_id: str) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    entity_id = path_id(entity_id)
+    fragment, ctx = await _fragment(request, hub, entity_id, merge_patch=True)
+    await run(hub, hub.mutate_one, tenant, entity_id, lambda old: changes.merge(old, fragment))
+    return Response(status_code=204)
+
+
+async def _fragment(
+    request: Request, hub: Hub, entity_id: str, merge_patch: bool = False
+) -> tuple[Entity, Context]:
+    payload, ctx = await read_body(request, hub, merge_patch=merge_patch)
+    if not isinstance(payload, dict):
+        raise BadRequestData("the body must be a JSON object of attributes")
+    if "id" in payload and payload["id"] != entity_id:
+        raise BadRequestData("the id in the body differs from the id in the path")
+    now = now_iso()
+    fragment: Entity = {
+        "id": entity_id,
+        "modifiedAt": now,
+        "attrs": parse_attributes(payload, ctx, now),
+    }
+    if "type" in payload:
+        fragment["type"] = parse_types(payload["type"], ctx)
+    return fragment, ctx
+
+
+@router.post(
+    "/entities/{entity_id}/attrs",
+    summary="Append attributes",
+    description="Adds attributes, overwriting existing ones unless `options=noOverwrite`. "
+    "204, or 207 listing what was not written.",
+    openapi_extra=_body_doc({"occupancy": {"type": "Property", "value": 0.4}}, "Attributes"),
+)
+async def append_attrs(request: Request, entity_id: str) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    entity_id = path_id(entity_id)
+    fragment, ctx = await _fragment(request, hub, entity_id)
+    changes.check_fragment_has_attributes(fragment)
+    no_overwrite = "noOverwrite" in flag_options(request)
+    change = await run(
+        hub,
+        hub.mutate_one,
+        tenant,
+        entity_id,
+        lambda old: changes.append(old, fragment, no_overwrite),
+    )
+    return partial_result(change, ctx)
+
+
+@router.patch(
+    "/entities/{entity_id}/attrs",
+    summary="Update attributes",
+    description="Replaces attributes that exist; 207 lists those that do not.",
+    openapi_extra=_body_doc({"intensity": {"type": "Property", "value": 180}}, "Attributes"),
+)
+async def update_attrs(request: Request, entity_id: str) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    entity_id = path_id(entity_id)
+    fragment, ctx = await _fragment(request, hub, entity_id)
+    changes.check_fragment_has_attributes(fragment)
+    change = await run(
+        hub, hub.mutate_one, tenant, entity_id, lambda old: changes.update(old, fragment)
+    )
+    return partial_result(change, ctx)
+
+
+@router.patch(
+    "/entities/{entity_id}/attrs/{attr}",
+    status_code=204,
+    summary="Partial attribute update",
+    description="Changes the members given of one attribute (value, sub-attributes...).",
+    openapi_extra=_body_doc({"value": 42}, "Members of the attribute"),
+)
+async def partial_attr_update(request: Request, entity_id: str, attr: str) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    entity_id = path_id(entity_id)
+    payload, ctx = await read_body(request, hub)
+    if not isinstance(payload, dict) or not payload:
+        raise BadRequestData("the body must be a non-empty JSON object")
+    iri = ctx.expand(check_name(attr, "attribute name"))
+    now = now_iso()
+    instance = parse_instance(iri, payload, ctx, now, attr)
+    instance.pop("createdAt", None)
+    type_given = "type" in payload
+    await run(
+        hub,
+        hub.mutate_one,
+        tenant,
+        entity_id,
+        lambda old: changes.partial_update(old, iri, instance, attr, type_given),
+    )
+    return Response(status_code=204)
+
+
+@router.put(
+    "/entities/{entity_id}/attrs/{attr}",
+    status_code=204,
+    summary="Replace an attribute",
+    openapi_extra=_body_doc({"type": "Property", "value": 42}, "The attribute"),
+)
+async def replace_attr(request: Request, entity_id: str, attr: str) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    entity_id = path_id(entity_id)
+    payload, ctx = await read_body(request, hub)
+    iri = ctx.expand(check_name(attr, "attribute name"))
+    now = now_iso()
+    fragment: Entity = {
+        "id": entity_id,
+        "modifiedAt": now,
+        "attrs": {iri: [parse_instance(iri, payload, ctx, now, attr)]},
+    }
+
+    def op(old: Entity | None) -> changes.Change:
+        if old is not None and iri not in old["attrs"]:
+            raise ResourceNotFound(f"attribute {attr} does not exist in entity {entity_id}")
+        return changes.update(old, fragment)
+
+    change = await run(hub, hub.mutate_one, tenant, entity_id, op)
+    if change.not_updated:
+        raise ResourceNotFound(f"attribute {attr} has no instance with that datasetId")
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/entities/{entity_id}/attrs/{attr}",
+    status_code=204,
+    summary="Delete an attribute",
+    description="`datasetId` picks one instance; `deleteAll=true` removes every instance.",
+)
+async def delete_attr(request: Request, entity_id: str, attr: str) -> Response:
+    hub = hub_of(request)
+    tenant = await existing_tenant(request, hub)
+    entity_id = path_id(entity_id)
+    ctx = context_of(request, hub)
+    iri = ctx.expand(check_name(attr, "attribute name"))
+    dataset_id = request.query_params.get("datasetId")
+    if dataset_id is not None:
+        check_uri(dataset_id, "datasetId")
+    delete_all = request.query_params.get("deleteAll") == "true"
+    now = now_iso()
+    await run(
+        hub,
+        hub.mutate_one,
+        tenant,
+        entity_id,
+        lambda old: changes.delete_attribute(old, iri, attr, now, dataset_id, delete_all),
+    )
+    return Response(status_code=204)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch operations
+
+
+async def _batch_entities(
+    request: Request, hub: Hub, need_type: bool = True
+) -> tuple[list[Entity], list[tuple[str, CetateError]]]:
+    """Parse each entity on its own: a bad one becomes an error of its own, never of the batch."""
+    payload, ctx = await read_body(request, hub)
+    if not isinstance(payload, list):
+        raise BadRequestData("the body of a batch operation must be a JSON array of entities")
+    if not payload:
+        raise BadRequestData("the batch is empty")
+    now = now_iso()
+    entities: list[Entity] = []
+    errors: list[tuple[str, CetateError]] = []
+    for raw in payload:
+        raw_id = raw.get("id") if isinstance(raw, dict) else None
+        try:
+            if need_type:
+                entities.append(parse_entity(raw, ctx, now))
+            else:
+                entity_id = check_uri(raw_id, "entity id")
+                fragment: Entity = {
+                    "id": entity_id,
+                    "modifiedAt": now,
+                    "attrs": parse_attributes(raw, ctx, now),
+                }
+                if isinstance(raw, dict) and "type" in raw:
+                    fragment["type"] = parse_types(raw["type"], ctx)
+                entities.append(fragment)
+        except CetateError as error:
+            errors.append((str(raw_id), error))
+    return entities, errors
+
+
+@router.post(
+    "/entityOperations/create",
+    summary="Batch create",
+    description="201 with the ids when all were created, else 207 with per-entity errors.",
+    openapi_extra=_body_doc([_ENTITY_EXAMPLE], "An array of entities"),
+)
+async def batch_create(request: Request) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    entities, errors = await _batch_entities(request, hub)
+    result = await run(hub, hub.batch, tenant, entities, changes.create, errors)
+    return batch_response(result, created_status=True)
+
+
+@router.post(
+    "/entityOperations/upsert",
+    summary="Batch upsert",
+    description="Creates entities that do not exist; for those that do, `options=replace` "
+    "(default) replaces them and `options=update` appends attributes. 201 lists created ids, "
+    "204 when all existed, 207 with per-entity errors.",
+    openapi_extra=_body_doc([_ENTITY_EXAMPLE], "An array of entities"),
+)
+async def batch_upsert(request: Request) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    options = flag_options(request)
+    entities, errors = await _batch_entities(request, hub)
+    replace = "update" not in options
+    result = await run(hub, _upsert_with_errors, hub, tenant, entities, replace, errors)
+    return batch_response(result, created_status=True)
+
+
+def _upsert_with_errors(
+    hub: Hub,
+    tenant: str,
+    entities: list[Entity],
+    replace: bool,
+    errors: list[tuple[str, CetateError]],
+) -> BatchResult:
+    result = hub.upsert(tenant, entities, replace)
+    result.errors = errors + result.errors
+    return result
+
+
+@router.post(
+    "/entityOperations/update",
+    summary="Batch update",
+    description="Appends attributes to existing entities (`options=noOverwrite` keeps existing "
+    "ones). 204, or 207 with per-entity errors.",
+    openapi_extra=_body_doc([{"id": _ENTITY_EXAMPLE["id"], "intensity": 12}], "Fragments"),
+)
+async def batch_update(request: Request) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    no_overwrite = "noOverwrite" in flag_options(request)
+    entities, errors = await _batch_entities(request, hub, need_type=False)
+    result = await run(
+        hub,
+        hub.batch,
+        tenant,
+        entities,
+        lambda old, fragment: changes.append(old, fragment, no_overwrite),
+        errors,
+    )
+    return batch_response(result, created_status=False)
+
+
+@router.post(
+    "/entityOperations/delete",
+    summary="Batch delete",
+    description="An array of entity ids. 204, or 207 with per-entity errors.",
+    openapi_extra=_body_doc([_ENTITY_EXAMPLE["id"]], "An array of entity ids"),
+)
+async def batch_delete(request: Request) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    payload, _ = await read_body(request, hub)
+    if not isinstance(payload, list) or not payload:
+        raise BadRequestData("the body must be a non-empty JSON array of entity ids")
+    ids: list[str] = []
+    errors: list[tuple[str, CetateError]] = []
+    for raw in payload:
+        try:
+            ids.append(check_uri(raw, "entity id"))
+        except CetateError as error:
+            errors.append((str(raw), error))
+    placeholders: list[Entity] = [{"id": i} for i in ids]
+    result = await run(
+        hub, hub.batch, tenant, placeholders, lambda old, e: changes.delete(old, e["id"]), errors
+    )
+    return batch_response(result, created_status=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery
+
+
+@router.get(
+    "/types",
+    summary="Entity types",
+    description="The entity types present; `details=true` adds each type's attributes.",
+)
+async def list_types(request: Request) -> Response:
+    hub = hub_of(request)
+    tenant = await existing_tenant(request, hub)
+    ctx = context_of(request, hub)
+    summaries = await run(hub, hub.store.types, tenant)
+    fmt = output_format(request)
+    if request.query_params.get("details") == "true":
+        body: Any = [
+            {
+                "id": s.type,
+                "type": "EntityType",
+                "typeName": ctx.compact(s.type),
+                "attributeNames": sorted(ctx.compact(a) for a in s.attrs),
+            }
+            for s in summaries
+        ]
+    else:
+        body = {
+            "id": f"urn:ngsi-ld:EntityTypeList:{tenant or 'default'}",
+            "type": "EntityTypeList",
+            "typeList": [ctx.compact(s.type) for s in summaries],
+        }
+    return json_response(body, ctx, fmt)
+
+
+@router.get("/types/{type_name}", summary="One entity type with its attributes")
+async def type_info(request: Request, type_name: str) -> Response:
+    hub = hub_of(request)
+    tenant = await existing_tenant(request, hub)
+    ctx = context_of(request, hub)
+    iri = ctx.expand(type_name)
+    summaries = await run(hub, hub.store.types, tenant)
+    found = next((s for s in summaries if s.type == iri), None)
+    if found is None:
+        raise ResourceNotFound(f"no entity of type {type_name}")
+    body = {
+        "id": iri,
+        "type": "EntityTypeInfo",
+        "typeName": ctx.compact(iri),
+        "entityCount": found.count,
+        "attributeDetails": [
+            {
+                "id": attr,
+                "type": "Attribute",
+                "attributeName": ctx.compact(attr),
+                "attributeTypes": sorted(kinds),
+            }
+            for attr, kinds in sorted(found.attrs.items())
+        ],
+    }
+    return json_response(body, ctx, output_format(request))
+
+
+def _attribute_index(
+    summaries: list[Any],
+) -> dict[str, tuple[int, set[str], set[str]]]:
+    index: dict[str, tuple[int, set[str], set[str]]] = {}
+    for summary in summaries:
+        for attr, kinds in summary.attrs.items():
+            count, types, attr_types = index.get(attr, (0, set(), set()))
+            types.add(summary.type)
+            attr_types.update(kinds)
+            index[attr] = (count + summary.count, types, attr_types)
+    return index
+
+
+@router.get(
+    "/attributes",
+    summary="Attributes",
+    description="The attribute names present; `details=true` adds their types and entity types.",
+)
+async def list_attributes(request: Request) -> Response:
+    hub = hub_of(request)
+    tenant = await existing_tenant(request, hub)
+    ctx = context_of(request, hub)
+    index = _attribute_index(await run(hub, hub.store.types, tenant))
+    if request.query_params.get("details") == "true":
+        body: Any = [
+            {
+                "id": attr,
+                "type": "Attribute",
+                "attributeName": ctx.compact(attr),
+                "typeNames": sorted(ctx.compact(t) for t in types),
+            }
+            for attr, (_, types, _kinds) in sorted(index.items())
+        ]
+    else:
+        body = {
+            "id": f"urn:ngsi-ld:AttributeList:{tenant or 'default'}",
+            "type": "AttributeList",
+            "attributeList": sorted(ctx.compact(a) for a in index),
+        }
+    return json_response(body, ctx, output_format(request))
+
+
+@router.get("/attributes/{attr}", summary="One attribute: its types and the entity types using it")
+async def attribute_info(request: Request, attr: str) -> Response:
+    hub = hub_of(request)
+    tenant = await existing_tenant(request, hub)
+    ctx = context_of(request, hub)
+    iri = ctx.expand(attr)
+    index = _attribute_index(await run(hub, hub.store.types, tenant))
+    if iri not in index:
+        raise ResourceNotFound(f"no entity has attribute {attr}")
+    count, types, kinds = index[iri]
+    body = {
+        "id": iri,
+        "type": "Attribute",
+        "attributeName": ctx.compact(iri),
+        "attributeCount": count,
+        "attributeTypes": sorted(kinds),
+        "typeNames": sorted(ctx.compact(t) for t in types),
+    }
+    return json_response(body, ctx, output_format(request))
+
+
+__all__ = ["entity_query", "page", "parse_type_selection", "render_options", "router"]

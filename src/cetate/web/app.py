@@ -1,0 +1,109 @@
+"""The FastAPI application: mounts every router, turns errors into ProblemDetails."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cetate import __version__
+from cetate.config import Settings
+from cetate.errors import (
+    BadRequestData,
+    CetateError,
+    InvalidRequest,
+    ResourceNotFound,
+)
+from cetate.hub.api import PREFIX
+from cetate.hub.api import router as hub_router
+from cetate.hub.context import ContextResolver
+from cetate.hub.http import problem_response
+from cetate.hub.notify import Notifier
+from cetate.hub.service import Hub
+from cetate.hub.store import open_store
+from cetate.logs import log_event
+
+log = logging.getLogger("cetate.web")
+
+
+def build_hub(settings: Settings) -> Hub:
+    """The hub a process serves: its store, @context resolver and settings."""
+    contexts = ContextResolver(
+        directory=settings.contexts,
+        allow_remote=settings.allow_remote_contexts,
+        timeout_s=settings.context_timeout_s,
+    )
+    return Hub(open_store(settings.store), contexts, settings)
+
+
+def create_app(settings: Settings | None = None, hub: Hub | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        the_hub = hub or build_hub(settings)
+        notifier = Notifier(the_hub)
+        the_hub.listeners.append(notifier)
+        app.state.hub = the_hub
+        app.state.notifier = notifier
+        await notifier.start()
+        log_event(log, "hub.started", store=the_hub.store.name)
+        try:
+            yield
+        finally:
+            await notifier.stop()
+            the_hub.listeners.remove(notifier)
+            if hub is None:
+                the_hub.close()
+
+    app = FastAPI(
+        title="Cetate",
+        version=__version__,
+        description="Open smart-city platform. The hub speaks NGSI-LD (ETSI GS CIM 009) at "
+        f"{PREFIX}.",
+        lifespan=lifespan,
+    )
+    app.include_router(hub_router, prefix=PREFIX, tags=["NGSI-LD"])
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["operations"], summary="Liveness and the store in use")
+    async def health(request: Request) -> dict[str, str]:
+        return {"status": "ok", "store": request.app.state.hub.store.name}
+
+    return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CetateError)
+    async def cetate_error(request: Request, error: CetateError) -> Response:
+        return problem_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return problem_response(BadRequestData(f"{where}: {first.get('msg', 'invalid')}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 404:
+            return problem_response(ResourceNotFound(f"no such resource: {request.url.path}"))
+        if error.status_code == 405:
+            problem = InvalidRequest(f"{request.method} is not allowed on {request.url.path}")
+            response = problem_response(problem)
+            response.status_code = 405
+            return response
+        problem = InvalidRequest(str(error.detail))
+        response = problem_response(problem)
+        response.status_code = error.status_code
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        log_event(log, "request.failed", logging.ERROR, path=request.url.path, error=repr(error))
+        return problem_response(CetateError("the server failed; the error is in its log"))

@@ -1,0 +1,78 @@
+"""Fixtures shared by the whole suite: real data, real services, both stores."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cetate.hub.store.base import Store
+
+SHARED_DATA = Path(os.environ.get("CETATE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (real public data sets); tests that need it skip where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (set CETATE_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def contexts_dir(shared_data: Path) -> Path:
+    return shared_data / "ngsi-ld" / "contexts"
+
+
+def _require(variable: str, what: str) -> str:
+    value = os.environ.get(variable)
+    if not value and os.environ.get("CETATE_REQUIRE_SERVICES"):
+        pytest.fail(f"{what} is required here (CETATE_REQUIRE_SERVICES) but {variable} is unset")
+    if not value:
+        pytest.skip(f"{what} not configured: set {variable} to run this test")
+    return value
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database with PostGIS for this test session, dropped afterwards."""
+    import psycopg
+
+    base = _require("CETATE_TEST_POSTGRES", "PostgreSQL")
+    name = f"cetate_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = base.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> str:
+    """mqtt://host:port of a real broker (Mosquitto)."""
+    return _require("CETATE_TEST_MQTT", "MQTT broker")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Every store, empty: the same tests run on each so behaviour never depends on the store."""
+    if request.param == "sqlite":
+        from cetate.hub.store.sqlite import SqliteStore
+
+        sqlite_store = SqliteStore(tmp_path / "hub.db")
+        yield sqlite_store
+        sqlite_store.close()
+    else:
+        from cetate.hub.store.postgres import PostgresStore
+
+        url = request.getfixturevalue("postgres_url")
+        pg_store = PostgresStore(url)
+        pg_store.reset()  # tests start from an empty hub
+        yield pg_store
+        pg_store.close()

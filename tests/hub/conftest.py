@@ -1,0 +1,23 @@
+"""A running hub app (on every store) for the API tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cetate.config import Settings
+from cetate.hub.context import ContextResolver
+from cetate.hub.service import Hub
+from cetate.hub.store.base import Store
+from cetate.web.app import create_app
+
+
+@pytest.fixture
+def client(store: Store) -> Iterator[TestClient]:
+    """The API over each store, with remote @context fetching off (tests run offline)."""
+    settings = Settings(store="unused", allow_remote_contexts=False, max_body_bytes=1_000_000)
+    hub = Hub(store, ContextResolver(directory=None, allow_remote=False), settings)
+    with TestClient(create_app(settings, hub)) as test_client:
+        yield test_client
