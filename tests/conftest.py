@@ -11,7 +11,9 @@ import pytest
 
 from cetate.hub.store.base import Store
 
-SHARED_DATA = Path(os.environ.get("CETATE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("CETATE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data")
+)
 
 
 @pytest.fixture(scope="session")
@@ -69,9 +71,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield sqlite_store
         sqlite_store.close()
     else:
+        url = request.getfixturevalue("postgres_url")  # skips first where there is no server
         from cetate.hub.store.postgres import PostgresStore
 
-        url = request.getfixturevalue("postgres_url")
         pg_store = PostgresStore(url)
         pg_store.reset()  # tests start from an empty hub
         yield pg_store

@@ -15,7 +15,11 @@ def parking(n: int, lon: float = 25.5887, lat: float = 45.6427, free: int = 10) 
     return {
         "id": f"urn:ngsi-ld:OffStreetParking:{n}",
         "type": "OffStreetParking",
-        "availableSpotNumber": {"type": "Property", "value": free, "observedAt": "2026-11-22T08:00:00Z"},
+        "availableSpotNumber": {
+            "type": "Property",
+            "value": free,
+            "observedAt": "2026-11-22T08:00:00Z",
+        },
         "name": {"type": "Property", "value": f"Parking {n}"},
         "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}},
     }
@@ -74,7 +78,9 @@ def test_ld_json_with_inline_context(client: TestClient) -> None:
         "id": "urn:ngsi-ld:Vehicle:1",
         "type": "Vehicle",
         "speed": {"type": "Property", "value": 50},
-        "@context": [{"Vehicle": "https://example.org/Vehicle", "speed": "https://example.org/speed"}],
+        "@context": [
+            {"Vehicle": "https://example.org/Vehicle", "speed": "https://example.org/speed"}
+        ],
     }
     response = client.post(
         f"{BASE}/entities",
@@ -95,7 +101,10 @@ def test_ld_json_with_inline_context(client: TestClient) -> None:
 
 
 def test_json_body_with_context_is_rejected(client: TestClient) -> None:
-    entity = {**parking(1), "@context": "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"}
+    entity = {
+        **parking(1),
+        "@context": "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld",
+    }
     problem(client.post(f"{BASE}/entities", json=entity), 400, "BadRequestData")
 
 
@@ -105,12 +114,26 @@ def test_json_body_with_context_is_rejected(client: TestClient) -> None:
         ({"id": "not a uri", "type": "T"}, "BadRequestData"),
         ({"id": "urn:a:b"}, "BadRequestData"),
         ({"id": "urn:a:b", "type": "T", "p": {"type": "Property"}}, "BadRequestData"),
-        ({"id": "urn:a:b", "type": "T", "r": {"type": "Relationship", "object": 3}}, "BadRequestData"),
         (
-            {"id": "urn:a:b", "type": "T", "location": {"type": "GeoProperty", "value": {"type": "Point"}}},
+            {"id": "urn:a:b", "type": "T", "r": {"type": "Relationship", "object": 3}},
             "BadRequestData",
         ),
-        ({"id": "urn:a:b", "type": "T", "p": {"type": "Property", "value": 1, "observedAt": "yesterday"}}, "BadRequestData"),
+        (
+            {
+                "id": "urn:a:b",
+                "type": "T",
+                "location": {"type": "GeoProperty", "value": {"type": "Point"}},
+            },
+            "BadRequestData",
+        ),
+        (
+            {
+                "id": "urn:a:b",
+                "type": "T",
+                "p": {"type": "Property", "value": 1, "observedAt": "yesterday"},
+            },
+            "BadRequestData",
+        ),
         ({"id": "urn:a:b", "type": "T", "bad=name": 1}, "BadRequestData"),
     ],
 )
@@ -161,7 +184,10 @@ def test_query_within_polygon(client: TestClient) -> None:
     create(client, parking(1, 25.5887, 45.6427))
     create(client, parking(2, 25.6144, 45.6610))
     polygon = "[[[25.58,45.63],[25.60,45.63],[25.60,45.65],[25.58,45.65],[25.58,45.63]]]"
-    url = f"{BASE}/entities?type=OffStreetParking&georel=within&geometry=Polygon&coordinates={polygon}"
+    url = (
+        f"{BASE}/entities?type=OffStreetParking&georel=within&geometry=Polygon"
+        f"&coordinates={polygon}"
+    )
     assert [e["id"] for e in client.get(url).json()] == ["urn:ngsi-ld:OffStreetParking:1"]
 
 
@@ -196,7 +222,14 @@ def test_invalid_queries_are_400(client: TestClient, params: str) -> None:
 
 def test_query_several_types_id_pattern_and_attrs(client: TestClient) -> None:
     create(client, parking(1))
-    create(client, {"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle", "speed": {"type": "Property", "value": 3}})
+    create(
+        client,
+        {
+            "id": "urn:ngsi-ld:Vehicle:1",
+            "type": "Vehicle",
+            "speed": {"type": "Property", "value": 3},
+        },
+    )
     both = client.get(f"{BASE}/entities?type=OffStreetParking,Vehicle").json()
     assert {e["id"] for e in both} == {"urn:ngsi-ld:OffStreetParking:1", "urn:ngsi-ld:Vehicle:1"}
     pattern = client.get(f"{BASE}/entities?idPattern=urn:ngsi-ld:Veh.*").json()
@@ -309,13 +342,27 @@ def test_batch_create_reports_each_entity(client: TestClient) -> None:
 def test_batch_upsert_create_then_replace_or_update(client: TestClient) -> None:
     first = client.post(f"{BASE}/entityOperations/upsert", json=[parking(1), parking(2)])
     assert first.status_code == 201
-    assert sorted(first.json()) == ["urn:ngsi-ld:OffStreetParking:1", "urn:ngsi-ld:OffStreetParking:2"]
-    replaced = {"id": "urn:ngsi-ld:OffStreetParking:1", "type": "OffStreetParking", "x": {"type": "Property", "value": 1}}
+    assert sorted(first.json()) == [
+        "urn:ngsi-ld:OffStreetParking:1",
+        "urn:ngsi-ld:OffStreetParking:2",
+    ]
+    replaced = {
+        "id": "urn:ngsi-ld:OffStreetParking:1",
+        "type": "OffStreetParking",
+        "x": {"type": "Property", "value": 1},
+    }
     assert client.post(f"{BASE}/entityOperations/upsert", json=[replaced]).status_code == 204
     got = client.get(f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1?options=keyValues").json()
     assert got == {"id": "urn:ngsi-ld:OffStreetParking:1", "type": "OffStreetParking", "x": 1}
-    update = {"id": "urn:ngsi-ld:OffStreetParking:2", "type": "OffStreetParking", "x": {"type": "Property", "value": 2}}
-    assert client.post(f"{BASE}/entityOperations/upsert?options=update", json=[update]).status_code == 204
+    update = {
+        "id": "urn:ngsi-ld:OffStreetParking:2",
+        "type": "OffStreetParking",
+        "x": {"type": "Property", "value": 2},
+    }
+    assert (
+        client.post(f"{BASE}/entityOperations/upsert?options=update", json=[update]).status_code
+        == 204
+    )
     got = client.get(f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:2?options=keyValues").json()
     assert got["x"] == 2 and got["availableSpotNumber"] == 10
 
@@ -323,8 +370,14 @@ def test_batch_upsert_create_then_replace_or_update(client: TestClient) -> None:
 def test_batch_update_and_delete(client: TestClient) -> None:
     client.post(f"{BASE}/entityOperations/create", json=[parking(1), parking(2)])
     fragments = [
-        {"id": "urn:ngsi-ld:OffStreetParking:1", "availableSpotNumber": {"type": "Property", "value": 0}},
-        {"id": "urn:ngsi-ld:OffStreetParking:9", "availableSpotNumber": {"type": "Property", "value": 0}},
+        {
+            "id": "urn:ngsi-ld:OffStreetParking:1",
+            "availableSpotNumber": {"type": "Property", "value": 0},
+        },
+        {
+            "id": "urn:ngsi-ld:OffStreetParking:9",
+            "availableSpotNumber": {"type": "Property", "value": 0},
+        },
     ]
     updated = client.post(f"{BASE}/entityOperations/update", json=fragments)
     assert updated.status_code == 207
@@ -339,7 +392,14 @@ def test_batch_update_and_delete(client: TestClient) -> None:
 
 def test_discovery(client: TestClient) -> None:
     create(client, parking(1))
-    create(client, {"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle", "speed": {"type": "Property", "value": 3}})
+    create(
+        client,
+        {
+            "id": "urn:ngsi-ld:Vehicle:1",
+            "type": "Vehicle",
+            "speed": {"type": "Property", "value": 3},
+        },
+    )
     types = client.get(f"{BASE}/types").json()
     assert types["type"] == "EntityTypeList"
     assert sorted(types["typeList"]) == ["OffStreetParking", "Vehicle"]
@@ -365,12 +425,16 @@ def test_tenants_are_isolated(client: TestClient) -> None:
 def test_merge_patch_and_replace(client: TestClient) -> None:
     create(client, parking(1))
     url = f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1"
-    merged = client.patch(url, json={"availableSpotNumber": {"value": 1}, "extra": {"type": "Property", "value": "x"}})
+    merged = client.patch(
+        url, json={"availableSpotNumber": {"value": 1}, "extra": {"type": "Property", "value": "x"}}
+    )
     assert merged.status_code == 204
     got = client.get(url).json()
     assert got["availableSpotNumber"]["value"] == 1
     assert got["availableSpotNumber"]["observedAt"] == "2026-11-22T08:00:00Z"
     assert got["extra"]["value"] == "x"
-    replaced = client.put(url, json={"type": "OffStreetParking", "only": {"type": "Property", "value": 1}})
+    replaced = client.put(
+        url, json={"type": "OffStreetParking", "only": {"type": "Property", "value": 1}}
+    )
     assert replaced.status_code == 204
     assert set(client.get(url).json()) == {"id", "type", "only"}

@@ -31,6 +31,7 @@ from cetate.hub.http import (
     output_format,
     read_body,
     run,
+    run_batch,
     tenant_of,
 )
 from cetate.hub.model import (
@@ -390,7 +391,7 @@ async def merge_entity(request: Request, entity_id: str) -> Response:
     hub = hub_of(request)
     tenant = tenant_of(request)
     entity_id = path_id(entity_id)
-    fragment, ctx = await _fragment(request, hub, entity_id, merge_patch=True)
+    fragment, _ = await _fragment(request, hub, entity_id, merge_patch=True)
     await run(hub, hub.mutate_one, tenant, entity_id, lambda old: changes.merge(old, fragment))
     return Response(status_code=204)
 
@@ -588,7 +589,7 @@ async def batch_create(request: Request) -> Response:
     hub = hub_of(request)
     tenant = tenant_of(request)
     entities, errors = await _batch_entities(request, hub)
-    result = await run(hub, hub.batch, tenant, entities, changes.create, errors)
+    result = await run_batch(hub.batch, tenant, entities, changes.create, errors)
     return batch_response(result, created_status=True)
 
 
@@ -606,7 +607,7 @@ async def batch_upsert(request: Request) -> Response:
     options = flag_options(request)
     entities, errors = await _batch_entities(request, hub)
     replace = "update" not in options
-    result = await run(hub, _upsert_with_errors, hub, tenant, entities, replace, errors)
+    result = await run_batch(_upsert_with_errors, hub, tenant, entities, replace, errors)
     return batch_response(result, created_status=True)
 
 
@@ -634,8 +635,7 @@ async def batch_update(request: Request) -> Response:
     tenant = tenant_of(request)
     no_overwrite = "noOverwrite" in flag_options(request)
     entities, errors = await _batch_entities(request, hub, need_type=False)
-    result = await run(
-        hub,
+    result = await run_batch(
         hub.batch,
         tenant,
         entities,
@@ -665,8 +665,8 @@ async def batch_delete(request: Request) -> Response:
         except CetateError as error:
             errors.append((str(raw), error))
     placeholders: list[Entity] = [{"id": i} for i in ids]
-    result = await run(
-        hub, hub.batch, tenant, placeholders, lambda old, e: changes.delete(old, e["id"]), errors
+    result = await run_batch(
+        hub.batch, tenant, placeholders, lambda old, e: changes.delete(old, e["id"]), errors
     )
     return batch_response(result, created_status=False)
 

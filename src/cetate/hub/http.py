@@ -49,6 +49,12 @@ async def run(hub: Hub, fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
 
 
+async def run_batch(fn: Callable[..., T], *args: Any) -> T:
+    """Call a large store operation in a worker thread, whatever the store: SQLite releases the
+    GIL while it writes, so the event loop parses the next request meanwhile."""
+    return await anyio.to_thread.run_sync(lambda: fn(*args))
+
+
 def tenant_of(request: Request) -> str:
     tenant = request.headers.get("ngsild-tenant", "")
     if tenant and not _TENANT.match(tenant):

@@ -22,9 +22,11 @@ expand the inside of a value.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 
 from cetate.errors import BadRequestData
@@ -95,6 +97,9 @@ _GEOJSON_TYPES = frozenset(
 # ---------------------------------------------------------------------------------------------
 # Time
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
 
 def now_iso() -> str:
     """The current UTC time as NGSI-LD writes it (millisecond precision, ``Z``)."""
@@ -119,17 +124,36 @@ def parse_time(text: Any, field: str) -> datetime:
     return moment
 
 
+@lru_cache(maxsize=8192)
 def time_us(text: str) -> int:
-    """Microseconds since the epoch of a stored (already validated) timestamp."""
+    """Microseconds since the epoch of a stored (already validated) timestamp.
+
+    Cached: a batch stamps all its instances with the same few times."""
     moment = parse_time(text, "timestamp")
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def normalise_time(text: Any, field: str) -> str:
     """Keep a UTC ``Z`` timestamp as sent; turn any other valid one into UTC ``Z`` form."""
-    moment = parse_time(text, field)
-    if isinstance(text, str) and text.endswith("Z"):
+    if isinstance(text, str):
+        try:
+            return _normalised(text)
+        except ValueError:
+            pass
+    parse_time(text, field)  # raises the error that names the field
+    raise AssertionError("unreachable")
+
+
+@lru_cache(maxsize=8192)
+def _normalised(text: str) -> str:
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise ValueError(text) from None
+    if text.endswith("Z"):
         return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return format_time(moment)
 
 
@@ -149,11 +173,16 @@ def check_uri(text: Any, field: str) -> str:
 
 
 def check_name(name: Any, field: str) -> str:
+    if isinstance(name, str) and _valid_name(name):
+        return name
     if not isinstance(name, str) or not name:
         raise BadRequestData(f"{field} must be a non-empty string, got {name!r}")
-    if _FORBIDDEN_NAME.search(name):
-        raise BadRequestData(f"{field} {name!r} contains a character NGSI-LD forbids in names")
-    return name
+    raise BadRequestData(f"{field} {name!r} contains a character NGSI-LD forbids in names")
+
+
+@lru_cache(maxsize=65536)
+def _valid_name(name: str) -> bool:
+    return bool(name) and _FORBIDDEN_NAME.search(name) is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,8 +308,8 @@ def parse_instance(iri: str, raw: Any, ctx: TermMap, now: str, name: str) -> Ins
             raise BadRequestData(f"attribute {name!r} has an unknown type {kind!r}")
     instance: Instance = {"type": kind}
     _copy_main_value(instance, raw, kind, name)
-    if kind == "GeoProperty":
-        validate_geojson_geometry(instance["value"])
+    if kind == "GeoProperty" and point_position(instance["value"]) is None:
+        validate_geojson_geometry(instance["value"])  # the general (slower) check
     for member, member_value in raw.items():
         if member in ("type", "value", "object", "languageMap", "json", "valueList", "objectList"):
             continue
@@ -457,6 +486,31 @@ def geo_values(entity: Entity) -> Iterable[tuple[str, dict[str, Any]]]:
         for instance in instances:
             if instance["type"] == "GeoProperty":
                 yield iri, instance["value"]
+
+
+def point_position(geometry: Any) -> tuple[float, float] | None:
+    """(lon, lat) of a valid GeoJSON Point, else None: the common case, checked without shapely."""
+    if type(geometry) is not dict or geometry.get("type") != "Point" or len(geometry) != 2:
+        return None
+    coordinates = geometry.get("coordinates")
+    if type(coordinates) is not list or not 2 <= len(coordinates) <= 3:
+        return None
+    if not all(type(c) in (int, float) and math.isfinite(c) for c in coordinates):
+        return None
+    lon, lat = coordinates[0], coordinates[1]
+    if -180 <= lon <= 180 and -90 <= lat <= 90:
+        return float(lon), float(lat)
+    return None
+
+
+def geometry_bounds(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
+    """(min lon, min lat, max lon, max lat) of a stored geometry."""
+    point = point_position(geometry)
+    if point is not None:
+        return point[0], point[1], point[0], point[1]
+    from cetate.hub.query import geometry_bbox
+
+    return geometry_bbox(geometry)
 
 
 def attribute_summary(entity: Entity) -> dict[str, list[str]]:

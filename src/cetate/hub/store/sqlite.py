@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,16 @@ import orjson
 
 from cetate.errors import AlreadyExists, ConfigError
 from cetate.hub.changes import Change
-from cetate.hub.model import Entity, Instance, attribute_summary, geo_values, instance_time, time_us
-from cetate.hub.query import geo_bbox, geometry_bbox
+from cetate.hub.model import (
+    Entity,
+    Instance,
+    attribute_summary,
+    geo_values,
+    geometry_bounds,
+    instance_time,
+    time_us,
+)
+from cetate.hub.query import geo_bbox
 from cetate.hub.store.base import (
     EntityQuery,
     HistoryQuery,
@@ -52,19 +60,22 @@ CREATE TABLE IF NOT EXISTS geo_entries(
     gid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, id TEXT NOT NULL, attr TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS geo_entries_entity ON geo_entries(tenant, id);
+-- History: one row per attribute instance written. Entities and attribute names are keyed by
+-- small integers so the index stays compact (history grows to millions of rows).
+CREATE TABLE IF NOT EXISTS history_entities(
+    hkey INTEGER PRIMARY KEY, tenant TEXT NOT NULL, id TEXT NOT NULL, types BLOB NOT NULL,
+    UNIQUE(tenant, id)
+);
+CREATE TABLE IF NOT EXISTS attr_names(akey INTEGER PRIMARY KEY, iri TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS history(
     hid INTEGER PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    entity_id TEXT NOT NULL,
-    attr TEXT NOT NULL,
+    hkey INTEGER NOT NULL,
+    akey INTEGER NOT NULL,
     observed_us INTEGER NOT NULL,
     modified_us INTEGER NOT NULL,
     instance BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS history_lookup ON history(tenant, entity_id, attr, observed_us);
-CREATE TABLE IF NOT EXISTS history_entities(
-    tenant TEXT NOT NULL, id TEXT NOT NULL, types BLOB NOT NULL, PRIMARY KEY(tenant, id)
-) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS history_lookup ON history(hkey, akey, observed_us);
 CREATE TABLE IF NOT EXISTS subscriptions(
     tenant TEXT NOT NULL, id TEXT NOT NULL, doc BLOB NOT NULL, status BLOB NOT NULL,
     PRIMARY KEY(tenant, id)
@@ -108,6 +119,8 @@ class SqliteStore:
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._akeys: dict[str, int] = {}  # attribute IRI -> key in history rows (committed)
+        self._pending_akeys: dict[str, int] = {}
         # An in-memory database exists once per connection: share one.
         self._shared: sqlite3.Connection | None = None
         if self.path == ":memory:":
@@ -142,12 +155,14 @@ class SqliteStore:
         with self._write_lock:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
+            self._pending_akeys = {}
             try:
                 yield db
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+            self._akeys.update(self._pending_akeys)
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
@@ -197,8 +212,8 @@ class SqliteStore:
         old_type_rows: list[tuple[str, str, str]] = []
         geo_refresh: list[Entity] = []
         geo_clear: list[str] = []
-        history_rows: list[tuple[str, str, str, int, int, bytes]] = []
-        new_history_entities: list[tuple[str, str, bytes]] = []
+        written: list[tuple[str, list[str], Mapping[str, list[Instance]]]] = []
+        retyped: list[tuple[str, list[str]]] = []
         for change in changes:
             before, after = change.before, change.after
             if after is None:
@@ -218,13 +233,14 @@ class SqliteStore:
             if before is None or before["type"] != after["type"]:
                 if before is not None:
                     old_type_rows += [(tenant, t, after["id"]) for t in before["type"]]
+                    retyped.append((after["id"], after["type"]))
                 type_rows += [(tenant, t, after["id"]) for t in after["type"]]
-                new_history_entities.append((tenant, after["id"], orjson.dumps(after["type"])))
             if _geometry_changed(before, after):
                 if before is not None:
                     geo_clear.append(after["id"])
                 geo_refresh.append(after)
-            history_rows += _history_rows(tenant, after["id"], change.written)
+            if change.written:
+                written.append((after["id"], after["type"], change.written))
         if old_type_rows:
             db.executemany(
                 "DELETE FROM entity_types WHERE tenant = ? AND type = ? AND id = ?", old_type_rows
@@ -246,18 +262,72 @@ class SqliteStore:
             self._clear_geo(db, tenant, geo_clear)
         if geo_refresh:
             self._index_geo(db, tenant, geo_refresh)
-        if history_rows:
+        if written:
+            self._write_history(db, tenant, written)
+        if retyped:
+            self._set_history_types(db, tenant, retyped)
+
+    def _write_history(
+        self,
+        db: sqlite3.Connection,
+        tenant: str,
+        written: list[tuple[str, list[str], Mapping[str, list[Instance]]]],
+    ) -> None:
+        types_by_id = {entity_id: types for entity_id, types, _ in written}
+        hkeys = self._history_keys(db, tenant, types_by_id)
+        rows: list[tuple[int, int, int, int, bytes]] = []
+        for entity_id, _, instances_by_attr in written:
+            hkey = hkeys[entity_id]
+            for attr, instances in instances_by_attr.items():
+                akey = self._attr_key(db, attr)
+                for instance in instances:
+                    observed = time_us(instance_time(instance))
+                    modified = observed
+                    if "modifiedAt" in instance:
+                        modified = time_us(instance["modifiedAt"])
+                    rows.append((hkey, akey, observed, modified, orjson.dumps(instance)))
+        db.executemany(
+            "INSERT INTO history(hkey, akey, observed_us, modified_us, instance) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def _history_keys(
+        self, db: sqlite3.Connection, tenant: str, types_by_id: Mapping[str, list[str]]
+    ) -> dict[str, int]:
+        """The history key of each entity, registering the new ones (and their types)."""
+        keys = self._find_history_keys(db, tenant, list(types_by_id))
+        missing = [(tenant, i, orjson.dumps(types_by_id[i])) for i in types_by_id if i not in keys]
+        if missing:
             db.executemany(
-                "INSERT INTO history(tenant, entity_id, attr, observed_us, modified_us, instance) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                history_rows,
+                "INSERT INTO history_entities(tenant, id, types) VALUES (?, ?, ?)", missing
             )
-        if new_history_entities:
-            db.executemany(
-                "INSERT INTO history_entities(tenant, id, types) VALUES (?, ?, ?) "
-                "ON CONFLICT(tenant, id) DO UPDATE SET types = excluded.types",
-                new_history_entities,
+            keys.update(self._find_history_keys(db, tenant, [m[1] for m in missing]))
+        return keys
+
+    def _find_history_keys(
+        self, db: sqlite3.Connection, tenant: str, ids: list[str]
+    ) -> dict[str, int]:
+        keys: dict[str, int] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = db.execute(
+                "SELECT id, hkey FROM history_entities WHERE tenant = ? "
+                f"AND id IN ({','.join('?' * len(chunk))})",
+                [tenant, *chunk],
             )
+            keys.update(rows)
+        return keys
+
+    def _attr_key(self, db: sqlite3.Connection, iri: str) -> int:
+        """The small integer that stands for an attribute name in history rows."""
+        key = self._akeys.get(iri) or self._pending_akeys.get(iri)
+        if key is None:
+            db.execute("INSERT OR IGNORE INTO attr_names(iri) VALUES (?)", (iri,))
+            key = int(db.execute("SELECT akey FROM attr_names WHERE iri = ?", (iri,)).fetchone()[0])
+            # Cached only once committed: a rolled-back key could be reused for another name.
+            self._pending_akeys[iri] = key
+        return key
 
     def _clear_geo(self, db: sqlite3.Connection, tenant: str, ids: list[str]) -> None:
         gids = [
@@ -276,7 +346,7 @@ class SqliteStore:
         for entity in entities:
             for attr, geometry in geo_values(entity):
                 entries.append((tenant, entity["id"], attr))
-                boxes.append(geometry_bbox(geometry))
+                boxes.append(geometry_bounds(geometry))
         if not entries:
             return
         start = db.execute("SELECT coalesce(max(gid), 0) FROM geo_entries").fetchone()[0] + 1
@@ -344,19 +414,23 @@ class SqliteStore:
         column = _TIME_COLUMNS.get(query.timeproperty, "observed_us")
         result: dict[str, dict[str, list[Instance]]] = {}
         with self._reader() as db:
+            hkeys = self._find_history_keys(db, tenant, list(query.entity_ids))
             for entity_id in query.entity_ids:
-                attrs = query.attrs
-                if attrs is None:
-                    attrs = frozenset(
-                        a
-                        for (a,) in db.execute(
-                            "SELECT DISTINCT attr FROM history WHERE tenant = ? AND entity_id = ?",
-                            (tenant, entity_id),
-                        )
-                    )
+                hkey = hkeys.get(entity_id)
+                if hkey is None:
+                    continue
+                attrs = dict(
+                    db.execute(
+                        "SELECT n.iri, n.akey FROM attr_names n WHERE n.akey IN "
+                        "(SELECT DISTINCT akey FROM history WHERE hkey = ?)",
+                        (hkey,),
+                    ).fetchall()
+                )
                 per_attr: dict[str, list[Instance]] = {}
                 for attr in sorted(attrs):
-                    rows = _history_select(db, tenant, entity_id, attr, column, query)
+                    if query.attrs is not None and attr not in query.attrs:
+                        continue
+                    rows = _history_select(db, hkey, attrs[attr], column, query)
                     if rows:
                         per_attr[attr] = rows
                 result[entity_id] = per_attr
@@ -393,30 +467,31 @@ class SqliteStore:
     ) -> None:
         with self._writer() as db:
             db.execute("INSERT OR IGNORE INTO tenants(name) VALUES (?)", (tenant,))
-            db.execute(
-                "INSERT INTO history_entities(tenant, id, types) VALUES (?, ?, ?) "
-                "ON CONFLICT(tenant, id) DO UPDATE SET types = excluded.types",
-                (tenant, entity_id, orjson.dumps(types)),
-            )
-            db.executemany(
-                "INSERT INTO history(tenant, entity_id, attr, observed_us, modified_us, instance) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                _history_rows(tenant, entity_id, rows),
-            )
+            self._write_history(db, tenant, [(entity_id, types, rows)])
+            self._set_history_types(db, tenant, [(entity_id, types)])
+
+    def _set_history_types(
+        self, db: sqlite3.Connection, tenant: str, types_by_id: list[tuple[str, list[str]]]
+    ) -> None:
+        db.executemany(
+            "UPDATE history_entities SET types = ? WHERE tenant = ? AND id = ?",
+            [(orjson.dumps(types), tenant, entity_id) for entity_id, types in types_by_id],
+        )
 
     def delete_history(self, tenant: str, entity_id: str, attr: str | None = None) -> bool:
         with self._writer() as db:
+            hkey = self._find_history_keys(db, tenant, [entity_id]).get(entity_id)
+            if hkey is None:
+                return False
             if attr is None:
-                gone = db.execute(
-                    "DELETE FROM history_entities WHERE tenant = ? AND id = ?", (tenant, entity_id)
-                ).rowcount
-                db.execute(
-                    "DELETE FROM history WHERE tenant = ? AND entity_id = ?", (tenant, entity_id)
-                )
-                return gone > 0
+                db.execute("DELETE FROM history WHERE hkey = ?", (hkey,))
+                db.execute("DELETE FROM history_entities WHERE hkey = ?", (hkey,))
+                return True
+            row = db.execute("SELECT akey FROM attr_names WHERE iri = ?", (attr,)).fetchone()
+            if row is None:
+                return False
             gone = db.execute(
-                "DELETE FROM history WHERE tenant = ? AND entity_id = ? AND attr = ?",
-                (tenant, entity_id, attr),
+                "DELETE FROM history WHERE hkey = ? AND akey = ?", (hkey, row[0])
             ).rowcount
             return gone > 0
 
@@ -499,35 +574,11 @@ def _geometry_changed(before: Entity | None, after: Entity) -> bool:
     return list(geo_values(before)) != new
 
 
-def _history_rows(
-    tenant: str, entity_id: str, written: Mapping[str, Iterable[Instance]]
-) -> list[tuple[str, str, str, int, int, bytes]]:
-    rows = []
-    for attr, instances in written.items():
-        for instance in instances:
-            rows.append(
-                (
-                    tenant,
-                    entity_id,
-                    attr,
-                    time_us(instance_time(instance)),
-                    time_us(instance.get("modifiedAt") or instance_time(instance)),
-                    orjson.dumps(instance),
-                )
-            )
-    return rows
-
-
 def _history_select(
-    db: sqlite3.Connection,
-    tenant: str,
-    entity_id: str,
-    attr: str,
-    column: str,
-    query: HistoryQuery,
+    db: sqlite3.Connection, hkey: int, akey: int, column: str, query: HistoryQuery
 ) -> list[Instance]:
-    clauses = ["tenant = ?", "entity_id = ?", "attr = ?"]
-    params: list[Any] = [tenant, entity_id, attr]
+    clauses = ["hkey = ?", "akey = ?"]
+    params: list[Any] = [hkey, akey]
     if query.timerel == "before" and query.time_at_us is not None:
         clauses.append(f"{column} < ?")
         params.append(query.time_at_us)
