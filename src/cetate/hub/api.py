@@ -8,7 +8,6 @@ shapes are open-ended; OpenAPI still documents every route with examples.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -25,9 +24,7 @@ from cetate.hub.http import (
     existing_tenant,
     flag_options,
     hub_of,
-    int_param,
     json_response,
-    names_param,
     output_format,
     read_body,
     run,
@@ -46,9 +43,16 @@ from cetate.hub.model import (
     parse_types,
     render_entity,
 )
-from cetate.hub.query import map_q_names, parse_geoquery, parse_q
+from cetate.hub.params import (
+    body_doc,
+    entity_query,
+    parse_type_selection,
+    path_id,
+    query_document,
+    render_options,
+)
 from cetate.hub.service import BatchResult, Hub
-from cetate.hub.store.base import LOCATION, EntityQuery
+from cetate.hub.store.base import LOCATION
 
 router = APIRouter()
 router.include_router(temporal_router)
@@ -63,103 +67,6 @@ _ENTITY_EXAMPLE = {
     "averageVehicleSpeed": {"type": "Property", "value": 42.5, "unitCode": "KMH"},
     "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [25.61, 45.65]}},
 }
-
-
-def _body_doc(example: Any, description: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {
-                "application/json": {"schema": {"type": "object"}, "example": example},
-                "application/ld+json": {"schema": {"type": "object"}},
-            },
-        }
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Parameters shared by queries
-
-
-def render_options(request: Request, ctx: Context) -> RenderOptions:
-    options = flag_options(request)
-    return RenderOptions(
-        attrs=names_param(request, "attrs", ctx),
-        key_values="keyValues" in options,
-        sys_attrs="sysAttrs" in options,
-        lang=request.query_params.get("lang"),
-    )
-
-
-def parse_type_selection(text: str, ctx: Context) -> tuple[frozenset[str], ...]:
-    """``A,B`` or ``A|B`` (either) and ``A;B`` (both), with parentheses: NGSI-LD type selection.
-
-    Returned as alternatives, each a set of types an entity must all have."""
-    if not text or not re.fullmatch(r"[^<>\"'=\s]+", text):
-        raise BadRequestData(f"type selection {text!r} is not valid")
-    alternatives: list[frozenset[str]] = []
-    for alternative in re.split(r"[|,]", text.replace("(", "").replace(")", "")):
-        names = [n for n in alternative.split(";") if n]
-        if not names:
-            raise BadRequestData(f"type selection {text!r} has an empty alternative")
-        alternatives.append(frozenset(ctx.expand(check_name(n, "entity type")) for n in names))
-    return tuple(alternatives)
-
-
-def entity_query(request: Request, ctx: Context, require_filter: bool = True) -> EntityQuery:
-    params = request.query_params
-    types = parse_type_selection(params["type"], ctx) if "type" in params else ()
-    ids: tuple[str, ...] = ()
-    if "id" in params:
-        ids = tuple(check_uri(i.strip(), "id") for i in params["id"].split(",") if i.strip())
-    id_pattern = None
-    if "idPattern" in params:
-        try:
-            id_pattern = re.compile(params["idPattern"])
-        except re.error as error:
-            raise BadRequestData(f"idPattern is not a valid regular expression: {error}") from None
-    q = map_q_names(parse_q(params["q"]), ctx.expand) if "q" in params else None
-    geo = None
-    geoproperty = LOCATION
-    geo_keys = [k for k in ("georel", "geometry", "coordinates") if k in params]
-    if geo_keys:
-        if len(geo_keys) < 3:
-            raise BadRequestData("a geo-query needs georel, geometry and coordinates together")
-        geo = parse_geoquery(params["georel"], params["geometry"], params["coordinates"])
-        if "geoproperty" in params:
-            geoproperty = ctx.expand(check_name(params["geoproperty"], "geoproperty"))
-    attrs = names_param(request, "attrs", ctx)
-    scopes: tuple[str, ...] = ()
-    if "scopeQ" in params:
-        scopes = tuple(s for s in re.split(r"[,|]", params["scopeQ"]) if s)
-    if require_filter and not (types or ids or id_pattern or q or geo or attrs or scopes):
-        raise BadRequestData(
-            "a query needs at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query"
-        )
-    limit, offset = page(request)
-    return EntityQuery(
-        types=types,
-        ids=ids,
-        id_pattern=id_pattern,
-        attrs=attrs,
-        q=q,
-        geo=geo,
-        geoproperty=geoproperty,
-        scopes=scopes,
-        limit=limit,
-        offset=offset,
-        count=params.get("count") == "true",
-    )
-
-
-def page(request: Request) -> tuple[int, int]:
-    hub = hub_of(request)
-    limit = int_param(request, "limit", hub.settings.default_limit) or 0
-    if limit > hub.settings.max_limit:
-        raise BadRequestData(f"limit {limit} is above the maximum of {hub.settings.max_limit}")
-    offset = int_param(request, "offset", 0) or 0
-    return limit, offset
 
 
 def as_geojson(
@@ -203,10 +110,6 @@ def json_response_plain(body: Any, status: int) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-def path_id(entity_id: str) -> str:
-    return check_uri(entity_id, "entity id")
-
-
 def partial_result(change: changes.Change, ctx: Context) -> Response:
     """204 when every attribute was written, else 207 with what was not (and why)."""
     if not change.not_updated:
@@ -230,7 +133,7 @@ def partial_result(change: changes.Change, ctx: Context) -> Response:
     status_code=201,
     summary="Create an entity",
     description="Creates one entity (normalized or concise). 201 with Location; 409 if it exists.",
-    openapi_extra=_body_doc(_ENTITY_EXAMPLE, "An NGSI-LD entity"),
+    openapi_extra=body_doc(_ENTITY_EXAMPLE, "An NGSI-LD entity"),
 )
 async def create_entity(request: Request) -> Response:
     hub = hub_of(request)
@@ -271,51 +174,9 @@ async def post_query(request: Request) -> Response:
     payload, ctx = await read_body(request, hub)
     if not isinstance(payload, dict) or payload.get("type") != "Query":
         raise BadRequestData("the body must be an NGSI-LD Query document (type Query)")
-    types: list[frozenset[str]] = []
-    ids: list[str] = []
-    id_pattern = None
-    for selector in payload.get("entities") or []:
-        if not isinstance(selector, dict):
-            raise BadRequestData("entities must be a list of entity selectors")
-        if "type" in selector:
-            types += parse_type_selection(str(selector["type"]), ctx)
-        if "id" in selector:
-            ids.append(check_uri(selector["id"], "id"))
-        if "idPattern" in selector:
-            try:
-                id_pattern = re.compile(str(selector["idPattern"]))
-            except re.error as error:
-                raise BadRequestData(f"idPattern is not valid: {error}") from None
-    attrs = payload.get("attrs")
-    q = map_q_names(parse_q(payload["q"]), ctx.expand) if "q" in payload else None
-    geo = None
-    geoproperty = LOCATION
-    if "geoQ" in payload:
-        geo_q = payload["geoQ"]
-        if not isinstance(geo_q, dict):
-            raise BadRequestData("geoQ must be an object")
-        geo = parse_geoquery(
-            str(geo_q.get("georel", "")),
-            str(geo_q.get("geometry", "")),
-            geo_q.get("coordinates", ""),
-        )
-        if "geoproperty" in geo_q:
-            geoproperty = ctx.expand(str(geo_q["geoproperty"]))
-    limit, offset = page(request)
-    query = EntityQuery(
-        types=tuple(types),
-        ids=tuple(ids),
-        id_pattern=id_pattern,
-        attrs=frozenset(ctx.expand(a) for a in attrs) if isinstance(attrs, list) else None,
-        q=q,
-        geo=geo,
-        geoproperty=geoproperty,
-        limit=limit,
-        offset=offset,
-        count=request.query_params.get("count") == "true",
-    )
+    query = query_document(request, payload, ctx)
     entities, count = await run(hub, hub.store.query, tenant, query)
-    return entities_response(request, entities, ctx, count, geoproperty)
+    return entities_response(request, entities, ctx, count, query.geoproperty)
 
 
 @router.get(
@@ -358,7 +219,7 @@ async def delete_entity(request: Request, entity_id: str) -> Response:
     "/entities/{entity_id}",
     status_code=204,
     summary="Replace an entity",
-    openapi_extra=_body_doc(_ENTITY_EXAMPLE, "The whole entity as it is to become"),
+    openapi_extra=body_doc(_ENTITY_EXAMPLE, "The whole entity as it is to become"),
 )
 async def replace_entity(request: Request, entity_id: str) -> Response:
     hub = hub_of(request)
@@ -385,7 +246,7 @@ async def replace_entity(request: Request, entity_id: str) -> Response:
     status_code=204,
     summary="Merge an entity",
     description="Adds attributes and merges existing ones member by member.",
-    openapi_extra=_body_doc({"intensity": {"value": 210}}, "A fragment of the entity"),
+    openapi_extra=body_doc({"intensity": {"value": 210}}, "A fragment of the entity"),
 )
 async def merge_entity(request: Request, entity_id: str) -> Response:
     hub = hub_of(request)
@@ -420,7 +281,7 @@ async def _fragment(
     summary="Append attributes",
     description="Adds attributes, overwriting existing ones unless `options=noOverwrite`. "
     "204, or 207 listing what was not written.",
-    openapi_extra=_body_doc({"occupancy": {"type": "Property", "value": 0.4}}, "Attributes"),
+    openapi_extra=body_doc({"occupancy": {"type": "Property", "value": 0.4}}, "Attributes"),
 )
 async def append_attrs(request: Request, entity_id: str) -> Response:
     hub = hub_of(request)
@@ -443,7 +304,7 @@ async def append_attrs(request: Request, entity_id: str) -> Response:
     "/entities/{entity_id}/attrs",
     summary="Update attributes",
     description="Replaces attributes that exist; 207 lists those that do not.",
-    openapi_extra=_body_doc({"intensity": {"type": "Property", "value": 180}}, "Attributes"),
+    openapi_extra=body_doc({"intensity": {"type": "Property", "value": 180}}, "Attributes"),
 )
 async def update_attrs(request: Request, entity_id: str) -> Response:
     hub = hub_of(request)
@@ -462,7 +323,7 @@ async def update_attrs(request: Request, entity_id: str) -> Response:
     status_code=204,
     summary="Partial attribute update",
     description="Changes the members given of one attribute (value, sub-attributes...).",
-    openapi_extra=_body_doc({"value": 42}, "Members of the attribute"),
+    openapi_extra=body_doc({"value": 42}, "Members of the attribute"),
 )
 async def partial_attr_update(request: Request, entity_id: str, attr: str) -> Response:
     hub = hub_of(request)
@@ -490,7 +351,7 @@ async def partial_attr_update(request: Request, entity_id: str, attr: str) -> Re
     "/entities/{entity_id}/attrs/{attr}",
     status_code=204,
     summary="Replace an attribute",
-    openapi_extra=_body_doc({"type": "Property", "value": 42}, "The attribute"),
+    openapi_extra=body_doc({"type": "Property", "value": 42}, "The attribute"),
 )
 async def replace_attr(request: Request, entity_id: str, attr: str) -> Response:
     hub = hub_of(request)
@@ -583,7 +444,7 @@ async def _batch_entities(
     "/entityOperations/create",
     summary="Batch create",
     description="201 with the ids when all were created, else 207 with per-entity errors.",
-    openapi_extra=_body_doc([_ENTITY_EXAMPLE], "An array of entities"),
+    openapi_extra=body_doc([_ENTITY_EXAMPLE], "An array of entities"),
 )
 async def batch_create(request: Request) -> Response:
     hub = hub_of(request)
@@ -599,7 +460,7 @@ async def batch_create(request: Request) -> Response:
     description="Creates entities that do not exist; for those that do, `options=replace` "
     "(default) replaces them and `options=update` appends attributes. 201 lists created ids, "
     "204 when all existed, 207 with per-entity errors.",
-    openapi_extra=_body_doc([_ENTITY_EXAMPLE], "An array of entities"),
+    openapi_extra=body_doc([_ENTITY_EXAMPLE], "An array of entities"),
 )
 async def batch_upsert(request: Request) -> Response:
     hub = hub_of(request)
@@ -628,7 +489,7 @@ def _upsert_with_errors(
     summary="Batch update",
     description="Appends attributes to existing entities (`options=noOverwrite` keeps existing "
     "ones). 204, or 207 with per-entity errors.",
-    openapi_extra=_body_doc([{"id": _ENTITY_EXAMPLE["id"], "intensity": 12}], "Fragments"),
+    openapi_extra=body_doc([{"id": _ENTITY_EXAMPLE["id"], "intensity": 12}], "Fragments"),
 )
 async def batch_update(request: Request) -> Response:
     hub = hub_of(request)
@@ -649,7 +510,7 @@ async def batch_update(request: Request) -> Response:
     "/entityOperations/delete",
     summary="Batch delete",
     description="An array of entity ids. 204, or 207 with per-entity errors.",
-    openapi_extra=_body_doc([_ENTITY_EXAMPLE["id"]], "An array of entity ids"),
+    openapi_extra=body_doc([_ENTITY_EXAMPLE["id"]], "An array of entity ids"),
 )
 async def batch_delete(request: Request) -> Response:
     hub = hub_of(request)
@@ -794,6 +655,3 @@ async def attribute_info(request: Request, attr: str) -> Response:
         "typeNames": sorted(ctx.compact(t) for t in types),
     }
     return json_response(body, ctx, output_format(request))
-
-
-__all__ = ["entity_query", "page", "parse_type_selection", "render_options", "router"]

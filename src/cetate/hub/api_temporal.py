@@ -21,11 +21,9 @@ its ``instanceId``), ``temporalValues`` and ``aggregatedValues`` (``aggrMethods`
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from types import ModuleType
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -45,8 +43,8 @@ from cetate.hub.http import (
     tenant_of,
 )
 from cetate.hub.model import Instance, check_name, check_uri, now_iso, parse_types
-from cetate.hub.query import map_q_names, parse_geoquery, parse_q
-from cetate.hub.store.base import LOCATION, EntityQuery, Store
+from cetate.hub.params import body_doc, entity_query, query_document
+from cetate.hub.store.base import EntityQuery, Store
 from cetate.hub.temporal import (
     TemporalQuery,
     TemporalView,
@@ -95,27 +93,6 @@ _QUERY_PARAMS_DOC = (
     "max, stddev, sumsq) and `aggrPeriodDuration` (ISO 8601, e.g. PT1H, P1D; default the whole "
     "interval), `options=sysAttrs`; `format` wins over `options`."
 )
-
-
-def _body_doc(example: Any, description: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {
-                "application/json": {"schema": {"type": "object"}, "example": example},
-                "application/ld+json": {"schema": {"type": "object"}},
-            },
-        }
-    }
-
-
-def _api() -> ModuleType:
-    """The entity API module, for its shared query parsing. Imported when first needed:
-    ``cetate.hub.api`` includes this router, so a top-level import would be circular."""
-    from cetate.hub import api
-
-    return api
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +237,7 @@ async def query_temporal(request: Request) -> Response:
     hub = hub_of(request)
     tenant = await existing_tenant(request, hub)
     ctx = context_of(request, hub)
-    selection = _api().entity_query(request, ctx, require_filter=True)
+    selection = entity_query(request, ctx, require_filter=True)
     temporal = _temporal_query(request)
     view = _view(request)
     output_format(request)  # refuse an unacceptable Accept before reading anything
@@ -299,7 +276,7 @@ async def retrieve_temporal(request: Request, entity_id: str) -> Response:
         "timeproperty, aggrMethods, aggrPeriodDuration}. `options`, `format`, `limit`, "
         "`offset` and `count` stay query parameters."
     ),
-    openapi_extra=_body_doc(_QUERY_EXAMPLE, "An NGSI-LD Query document with temporalQ"),
+    openapi_extra=body_doc(_QUERY_EXAMPLE, "An NGSI-LD Query document with temporalQ"),
 )
 async def post_temporal_query(request: Request) -> Response:
     hub = hub_of(request)
@@ -307,7 +284,7 @@ async def post_temporal_query(request: Request) -> Response:
     payload, ctx = await read_body(request, hub)
     if not isinstance(payload, dict) or payload.get("type") != "Query":
         raise BadRequestData("the body must be an NGSI-LD Query document (type Query)")
-    selection = _selection_of(request, payload, ctx)
+    selection = query_document(request, payload, ctx)
     temporal_q = payload.get("temporalQ", {})
     if not isinstance(temporal_q, dict):
         raise BadRequestData("temporalQ must be an object")
@@ -322,82 +299,6 @@ async def post_temporal_query(request: Request) -> Response:
     output_format(request)
     found, count = await run(hub, _collect, hub.store, tenant, selection, temporal)
     return _temporal_response(request, found, ctx, view, temporal, count)
-
-
-def _selection_of(request: Request, payload: dict[str, Any], ctx: Context) -> EntityQuery:
-    """The entity selection of a Query document (clause 5.2.23)."""
-    api = _api()
-    types: list[frozenset[str]] = []
-    ids: list[str] = []
-    id_pattern = None
-    selectors = payload.get("entities") or []
-    if not isinstance(selectors, list):
-        raise BadRequestData("entities must be a list of entity selectors")
-    for selector in selectors:
-        if not isinstance(selector, dict):
-            raise BadRequestData("entities must be a list of entity selectors")
-        if "type" in selector:
-            types += api.parse_type_selection(str(selector["type"]), ctx)
-        if "id" in selector:
-            ids.append(check_uri(selector["id"], "id"))
-        if "idPattern" in selector:
-            id_pattern = _compile(selector["idPattern"])
-    raw_attrs = payload.get("attrs")
-    attrs = None
-    if raw_attrs is not None:
-        if isinstance(raw_attrs, str):
-            raw_attrs = [a for a in raw_attrs.split(",") if a]
-        if not isinstance(raw_attrs, list) or not raw_attrs:
-            raise BadRequestData("attrs must be a non-empty list of attribute names")
-        attrs = frozenset(ctx.expand(check_name(a, "attribute name")) for a in raw_attrs)
-    q = None
-    if "q" in payload:
-        if not isinstance(payload["q"], str):
-            raise BadRequestData("q must be a string in the NGSI-LD query language")
-        q = map_q_names(parse_q(payload["q"]), ctx.expand)
-    geo = None
-    geoproperty = LOCATION
-    if "geoQ" in payload:
-        geo_q = payload["geoQ"]
-        if not isinstance(geo_q, dict):
-            raise BadRequestData("geoQ must be an object")
-        geo = parse_geoquery(
-            str(geo_q.get("georel", "")),
-            str(geo_q.get("geometry", "")),
-            geo_q.get("coordinates", ""),
-        )
-        if "geoproperty" in geo_q:
-            geoproperty = ctx.expand(check_name(geo_q["geoproperty"], "geoproperty"))
-    scopes: tuple[str, ...] = ()
-    if "scopeQ" in payload:
-        if not isinstance(payload["scopeQ"], str):
-            raise BadRequestData("scopeQ must be a string")
-        scopes = tuple(s for s in payload["scopeQ"].replace("|", ",").split(",") if s)
-    if not (types or ids or id_pattern or attrs or q or geo or scopes):
-        raise BadRequestData(
-            "a temporal query needs at least one of entities, attrs, q, geoQ or scopeQ"
-        )
-    limit, offset = api.page(request)
-    return EntityQuery(
-        types=tuple(types),
-        ids=tuple(ids),
-        id_pattern=id_pattern,
-        attrs=attrs,
-        q=q,
-        geo=geo,
-        geoproperty=geoproperty,
-        scopes=scopes,
-        limit=limit,
-        offset=offset,
-        count=request.query_params.get("count") == "true",
-    )
-
-
-def _compile(pattern: Any) -> re.Pattern[str]:
-    try:
-        return re.compile(str(pattern))
-    except re.error as error:
-        raise BadRequestData(f"idPattern is not a valid regular expression: {error}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,7 +340,7 @@ def _append_history(
     description="An entity whose attributes are arrays of instances (each with observedAt; "
     "without it the instance is filed at the time of the request). 201 with Location when the "
     "entity had no history, else 204 (the instances are added, the types merged).",
-    openapi_extra=_body_doc(_TEMPORAL_EXAMPLE, "A temporal entity"),
+    openapi_extra=body_doc(_TEMPORAL_EXAMPLE, "A temporal entity"),
 )
 async def create_temporal(request: Request) -> Response:
     hub = hub_of(request)
@@ -458,7 +359,7 @@ async def create_temporal(request: Request) -> Response:
     status_code=204,
     summary="Add attribute instances to the temporal evolution of an entity",
     description="Attributes as arrays of instances; 404 when the entity has no history.",
-    openapi_extra=_body_doc(
+    openapi_extra=body_doc(
         {"intensity": [{"type": "Property", "value": 230, "observedAt": "2026-11-22T08:30:00Z"}]},
         "Attributes with their instances",
     ),

@@ -30,6 +30,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from cetate.errors import BadRequestData
+from cetate.hub.query import geometry_bbox, validate_geojson_geometry
 
 Entity = dict[str, Any]
 Instance = dict[str, Any]
@@ -88,6 +89,9 @@ _GEO_ATTRS = frozenset(
         "https://uri.etsi.org/ngsi-ld/observationSpace",
         "https://uri.etsi.org/ngsi-ld/operationSpace",
     }
+)
+_MAIN_MEMBERS = frozenset(
+    {"type", "value", "object", "languageMap", "json", "valueList", "objectList", "vocab"}
 )
 _GEOJSON_TYPES = frozenset(
     {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
@@ -283,8 +287,6 @@ def _looks_like_geojson(value: Any) -> bool:
 
 
 def parse_instance(iri: str, raw: Any, ctx: TermMap, now: str, name: str) -> Instance:
-    from cetate.hub.query import validate_geojson_geometry
-
     if raw is None:
         raise BadRequestData(f"attribute {name!r} has no value (null)")
     if not isinstance(raw, dict) or (
@@ -311,7 +313,7 @@ def parse_instance(iri: str, raw: Any, ctx: TermMap, now: str, name: str) -> Ins
     if kind == "GeoProperty" and point_position(instance["value"]) is None:
         validate_geojson_geometry(instance["value"])  # the general (slower) check
     for member, member_value in raw.items():
-        if member in ("type", "value", "object", "languageMap", "json", "valueList", "objectList"):
+        if member in _MAIN_MEMBERS:
             continue
         if member == "observedAt":
             instance["observedAt"] = normalise_time(member_value, f"{name}.observedAt")
@@ -508,8 +510,6 @@ def geometry_bounds(geometry: dict[str, Any]) -> tuple[float, float, float, floa
     point = point_position(geometry)
     if point is not None:
         return point[0], point[1], point[0], point[1]
-    from cetate.hub.query import geometry_bbox
-
     return geometry_bbox(geometry)
 
 

@@ -73,6 +73,41 @@ def matches(entity: Entity, query: EntityQuery) -> bool:
     return True
 
 
+def collapse(changes: Sequence[Change]) -> list[Change]:
+    """One change per entity: the state before the first and after the last, with everything
+    written in between (in order), so a store decides its index rows from one pair."""
+    merged: dict[str, Change] = {}
+    for change in changes:
+        prior = merged.get(change.entity_id)
+        if prior is None:
+            merged[change.entity_id] = Change(
+                change.entity_id,
+                change.before,
+                change.after,
+                {iri: list(instances) for iri, instances in change.written.items()},
+                list(change.deleted),
+            )
+            continue
+        prior.after = change.after
+        for iri, instances in change.written.items():
+            prior.written.setdefault(iri, []).extend(instances)
+        prior.deleted.extend(change.deleted)
+    return list(merged.values())
+
+
+def literal_prefix(pattern: str) -> str:
+    """The fixed start of a regular expression, for an index range (``urn:ngsi-ld:Car:.*``)."""
+    if "|" in pattern:  # alternatives have no common fixed start worth looking for
+        return ""
+    prefix = re.match(r"\^?([A-Za-z0-9:_\-/]*)", pattern)
+    text = prefix.group(1) if prefix else ""
+    # A quantifier right after the prefix applies to its last character: drop that character.
+    rest = pattern[len(prefix.group(0)) :] if prefix else pattern
+    if rest[:1] in ("*", "?", "{"):
+        text = text[:-1]
+    return text
+
+
 def _in_scope(scopes: Sequence[str], wanted: Sequence[str]) -> bool:
     for scope in scopes:
         for prefix in wanted:

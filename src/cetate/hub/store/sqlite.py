@@ -10,7 +10,6 @@ last transactions, which ``CETATE_SQLITE_SYNC=FULL`` prevents at the cost of an 
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,6 +37,8 @@ from cetate.hub.store.base import (
     Mutation,
     Subscription,
     TypeSummary,
+    collapse,
+    literal_prefix,
     matches,
 )
 
@@ -205,6 +206,7 @@ class SqliteStore:
     def _persist(self, db: sqlite3.Connection, tenant: str, changes: list[Change]) -> None:
         if not changes:
             return
+        changes = collapse(changes)
         db.execute("INSERT OR IGNORE INTO tenants(name) VALUES (?)", (tenant,))
         upserts: list[tuple[str, str, bytes, bytes]] = []
         deletes: list[tuple[str, str]] = []
@@ -364,10 +366,10 @@ class SqliteStore:
             row = db.execute(
                 "SELECT doc FROM entities WHERE tenant = ? AND id = ?", (tenant, entity_id)
             ).fetchone()
-        return None if row is None else orjson.loads(row[0])  # type: ignore[no-any-return]
+        return None if row is None else orjson.loads(row[0])
 
     def query(self, tenant: str, query: EntityQuery) -> tuple[list[Entity], int | None]:
-        sql, params = _candidate_sql(tenant, query, "SELECT e.doc FROM entities e")
+        sql, params = _candidate_sql(tenant, query, "SELECT e.doc")
         results: list[Entity] = []
         total = 0
         with self._reader() as db:
@@ -608,44 +610,46 @@ def _history_select(
 
 
 def _candidate_sql(tenant: str, query: EntityQuery, select: str) -> tuple[str, list[Any]]:
-    """A statement that returns a superset of the matches, using the indexes, ordered by id."""
+    """A statement that returns a superset of the matches, using the indexes, ordered by id.
+
+    The most selective index drives the scan (ids, then the geometry R*Tree, then types); the
+    other conditions are checked per candidate through their primary keys. SQLite's planner
+    would otherwise pick the type list (possibly every entity) to drive a geo-query."""
+    params: list[Any] = []
+    source = "entities e"
+    order = "e.id"
     clauses = ["e.tenant = ?"]
-    params: list[Any] = [tenant]
+    params_where: list[Any] = [tenant]
+    box = geo_bbox(query.geo) if query.geo is not None else None
+    if query.ids:
+        pass  # the (tenant, id) index drives
+    elif box is not None:
+        source = (
+            "(SELECT DISTINCT g.id AS id FROM geo_rtree r CROSS JOIN geo_entries g "
+            "ON g.gid = r.gid WHERE r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ? "
+            "AND g.tenant = ? AND g.attr = ?) c CROSS JOIN entities e ON e.id = c.id"
+        )
+        params += [box[0], box[2], box[1], box[3], tenant, query.geoproperty]
+    elif len(query.type_candidates) == 1:
+        # One type: its slice of the (tenant, type, id) key is already in id order.
+        source = "entity_types t CROSS JOIN entities e ON e.tenant = t.tenant AND e.id = t.id"
+        clauses.append("t.tenant = ? AND t.type = ?")
+        params_where += [tenant, query.type_candidates[0]]
+        order = "t.id"  # the same value as e.id, but SQLite knows the index delivers it sorted
     if query.ids:
         clauses.append(f"e.id IN ({','.join('?' * len(query.ids))})")
-        params += query.ids
-    if query.types:
+        params_where += query.ids
+    if query.types and order != "t.id":
         candidates = query.type_candidates
         clauses.append(
-            "e.id IN (SELECT t.id FROM entity_types t WHERE t.tenant = ? "
-            f"AND t.type IN ({','.join('?' * len(candidates))}))"
+            "EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = e.tenant "
+            f"AND t.type IN ({','.join('?' * len(candidates))}) AND t.id = e.id)"
         )
-        params += [tenant, *candidates]
+        params_where += candidates
     if query.id_pattern is not None:
-        prefix = _literal_prefix(query.id_pattern.pattern)
+        prefix = literal_prefix(query.id_pattern.pattern)
         if prefix:
             clauses.append("e.id >= ? AND e.id < ?")
-            params += [prefix, prefix + "\U0010ffff"]
-    if query.geo is not None:
-        box = geo_bbox(query.geo)
-        if box is not None:
-            clauses.append(
-                "e.id IN (SELECT g.id FROM geo_entries g JOIN geo_rtree r ON r.gid = g.gid "
-                "WHERE g.tenant = ? AND g.attr = ? AND r.maxx >= ? AND r.minx <= ? "
-                "AND r.maxy >= ? AND r.miny <= ?)"
-            )
-            params += [tenant, query.geoproperty, box[0], box[2], box[1], box[3]]
-    return f"{select} WHERE {' AND '.join(clauses)} ORDER BY e.id", params
-
-
-def _literal_prefix(pattern: str) -> str:
-    """The fixed start of a regular expression, for an index range (``urn:ngsi-ld:Car:.*``)."""
-    if "|" in pattern:  # alternatives have no common fixed start worth looking for
-        return ""
-    prefix = re.match(r"\^?([A-Za-z0-9:_\-/]*)", pattern)
-    text = prefix.group(1) if prefix else ""
-    # A quantifier right after the prefix applies to its last character: drop that character.
-    rest = pattern[len(prefix.group(0)) :] if prefix else pattern
-    if rest[:1] in ("*", "?", "{"):
-        text = text[:-1]
-    return text
+            params_where += [prefix, prefix + "\U0010ffff"]
+    sql = f"{select} FROM {source} WHERE {' AND '.join(clauses)} ORDER BY {order}"
+    return sql, params + params_where
