@@ -7,7 +7,12 @@ and hand what changed to the notifier after the commit, off the write path.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import queue
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +48,109 @@ class BatchResult:
 
 
 EntityOp = Callable[[Entity | None, Entity], Change]
+StateOp = Callable[[Mapping[str, Entity]], list[Change]]
+
+log = logging.getLogger("cetate.hub")
+
+
+@dataclass(slots=True)
+class _Write:
+    tenant: str
+    ids: list[str]
+    op: StateOp
+    future: Future[list[Change]]
+
+
+class GroupCommit:
+    """Single-entity writes from concurrent requests, committed together.
+
+    A commit costs more than the write it carries; under load, requests that arrive while one
+    transaction runs are gathered into the next, each applied in arrival order on the state the
+    previous ones left. One request's error (an entity that does not exist...) fails only that
+    request; a store failure fails the whole group and nothing of it is written. The writer is
+    one thread: SQLite has one writer anyway and releases the GIL while it works, so the event
+    loop keeps serving meanwhile."""
+
+    MAX_GROUP = 512
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, tenant: str, ids: list[str], op: StateOp) -> Future[list[Change]]:
+        future: Future[list[Change]] = Future()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="cetate-writer", daemon=True)
+                self._thread.start()
+        self._queue.put(_Write(tenant, ids, op, future))
+        return future
+
+    def close(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < self.MAX_GROUP:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # finish this group, then stop
+                    break
+                group.append(item)
+            by_tenant: dict[str, list[_Write]] = {}
+            for item in group:
+                by_tenant.setdefault(item.tenant, []).append(item)
+            for tenant, writes in by_tenant.items():
+                self._commit(tenant, writes)
+
+    def _commit(self, tenant: str, writes: list[_Write]) -> None:
+        outcomes: list[list[Change] | BaseException] = []
+
+        def mutation(existing: Mapping[str, Entity]) -> list[Change]:
+            outcomes.clear()
+            state = dict(existing)
+            done: list[Change] = []
+            for write in writes:
+                try:
+                    changed = write.op(state)
+                except Exception as error:  # this request's own failure, not the group's
+                    outcomes.append(error)
+                    continue
+                for change in changed:
+                    if change.after is None:
+                        state.pop(change.entity_id, None)
+                    else:
+                        state[change.entity_id] = change.after
+                outcomes.append(changed)
+                done += changed
+            return done
+
+        ids = list(dict.fromkeys(i for write in writes for i in write.ids))
+        try:
+            done = self._hub.store.mutate(tenant, ids, mutation)
+        except BaseException as error:
+            for write in writes:
+                write.future.set_exception(error)
+            return
+        self._hub._publish(tenant, done)
+        for write, outcome in zip(writes, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                write.future.set_exception(outcome)
+            else:
+                write.future.set_result(outcome)
 
 
 class Hub:
@@ -51,9 +159,21 @@ class Hub:
         self.contexts = contexts
         self.settings = settings
         self.listeners: list[ChangeListener] = []
+        self.writer = GroupCommit(self)
 
     def close(self) -> None:
+        self.writer.close()
         self.store.close()
+
+    async def write_one(
+        self, tenant: str, entity_id: str, op: Callable[[Entity | None], Change]
+    ) -> Change:
+        """``mutate_one`` for the API: committed with the writes of concurrent requests."""
+        future = self.writer.submit(tenant, [entity_id], lambda state: [op(state.get(entity_id))])
+        return (await asyncio.wrap_future(future))[0]
+
+    async def create_one(self, tenant: str, entity: Entity) -> None:
+        await self.write_one(tenant, entity["id"], lambda old: changes.create(old, entity))
 
     def _publish(self, tenant: str, done: list[Change]) -> None:
         if done:

@@ -90,6 +90,8 @@ _TIME_COLUMNS = {
 }
 # Geometry candidates are fetched in one statement; past this many ids we page through them.
 _CHUNK = 20_000
+# Documents read at a time when paging through geo-query candidates.
+_PAGE = 64
 
 
 def path_from_url(url: str) -> Path:
@@ -369,11 +371,10 @@ class SqliteStore:
         return None if row is None else orjson.loads(row[0])
 
     def query(self, tenant: str, query: EntityQuery) -> tuple[list[Entity], int | None]:
-        sql, params = _candidate_sql(tenant, query, "SELECT e.doc")
         results: list[Entity] = []
         total = 0
         with self._reader() as db:
-            for (doc,) in db.execute(sql, params):
+            for doc in self._candidates(db, tenant, query):
                 entity = orjson.loads(doc)
                 if not matches(entity, query):
                     continue
@@ -383,6 +384,41 @@ class SqliteStore:
                 if not query.count and total >= query.offset + query.limit:
                     break
         return results, (total if query.count else None)
+
+    def _candidates(
+        self, db: sqlite3.Connection, tenant: str, query: EntityQuery
+    ) -> Iterator[bytes]:
+        """Candidate documents in id order, read lazily so a page stops early."""
+        box = geo_bbox(query.geo) if query.geo is not None and not query.ids else None
+        if box is None:
+            sql, params = _candidate_sql(tenant, query, "SELECT e.doc")
+            for (doc,) in db.execute(sql, params):
+                yield doc
+            return
+        # Geo-driven: the R*Tree gives ids (sorted cheaply), documents are read page by page;
+        # sorting whole documents would read every candidate before the first answer.
+        ids = [
+            entity_id
+            for (entity_id,) in db.execute(
+                "SELECT DISTINCT g.id FROM geo_rtree r CROSS JOIN geo_entries g ON g.gid = r.gid "
+                "WHERE r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ? "
+                "AND g.tenant = ? AND g.attr = ? ORDER BY g.id",
+                (box[0], box[2], box[1], box[3], tenant, query.geoproperty),
+            )
+        ]
+        for start in range(0, len(ids), _PAGE):
+            chunk = ids[start : start + _PAGE]
+            rows = dict(
+                db.execute(
+                    f"SELECT id, doc FROM entities WHERE tenant = ? AND id IN "
+                    f"({','.join('?' * len(chunk))})",
+                    [tenant, *chunk],
+                ).fetchall()
+            )
+            for entity_id in chunk:
+                doc = rows.get(entity_id)
+                if doc is not None:
+                    yield doc
 
     def types(self, tenant: str) -> list[TypeSummary]:
         summaries: dict[str, TypeSummary] = {}
@@ -612,24 +648,15 @@ def _history_select(
 def _candidate_sql(tenant: str, query: EntityQuery, select: str) -> tuple[str, list[Any]]:
     """A statement that returns a superset of the matches, using the indexes, ordered by id.
 
-    The most selective index drives the scan (ids, then the geometry R*Tree, then types); the
-    other conditions are checked per candidate through their primary keys. SQLite's planner
-    would otherwise pick the type list (possibly every entity) to drive a geo-query."""
-    params: list[Any] = []
+    Ids drive the scan when given, else a single type's index slice; the other conditions are
+    checked per candidate through their primary keys. (Geo-queries are driven by the R*Tree in
+    ``SqliteStore._candidates``.)"""
     source = "entities e"
     order = "e.id"
     clauses = ["e.tenant = ?"]
     params_where: list[Any] = [tenant]
-    box = geo_bbox(query.geo) if query.geo is not None else None
     if query.ids:
         pass  # the (tenant, id) index drives
-    elif box is not None:
-        source = (
-            "(SELECT DISTINCT g.id AS id FROM geo_rtree r CROSS JOIN geo_entries g "
-            "ON g.gid = r.gid WHERE r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ? "
-            "AND g.tenant = ? AND g.attr = ?) c CROSS JOIN entities e ON e.id = c.id"
-        )
-        params += [box[0], box[2], box[1], box[3], tenant, query.geoproperty]
     elif len(query.type_candidates) == 1:
         # One type: its slice of the (tenant, type, id) key is already in id order.
         source = "entity_types t CROSS JOIN entities e ON e.tenant = t.tenant AND e.id = t.id"
@@ -652,4 +679,4 @@ def _candidate_sql(tenant: str, query: EntityQuery, select: str) -> tuple[str, l
             clauses.append("e.id >= ? AND e.id < ?")
             params_where += [prefix, prefix + "\U0010ffff"]
     sql = f"{select} FROM {source} WHERE {' AND '.join(clauses)} ORDER BY {order}"
-    return sql, params + params_where
+    return sql, params_where
