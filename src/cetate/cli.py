@@ -5,6 +5,7 @@ A user's mistake ends with one line on stderr and a non-zero exit code, never a 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +35,9 @@ StoreOption = Annotated[
 ]
 HostOption = Annotated[str | None, typer.Option("--host", help="Address to listen on.")]
 PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen on.")]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", min=1, help="API processes (default 1).")
+]
 ContextsOption = Annotated[
     Path | None,
     typer.Option(
@@ -48,9 +52,12 @@ def settings_from(
     host: str | None = None,
     port: int | None = None,
     contexts: Path | None = None,
+    workers: int | None = None,
 ) -> Settings:
     """Environment (CETATE_*) first, then the options given on the command line."""
     overrides: dict[str, Any] = {}
+    if workers is not None:
+        overrides["workers"] = workers
     if store is not None:
         overrides["store"] = store
     if host is not None:
@@ -87,9 +94,10 @@ def serve(
     port: PortOption = None,
     store: StoreOption = None,
     contexts: ContextsOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Serve the hub's NGSI-LD API (and the platform's other routes)."""
-    settings = guarded(lambda: settings_from(store, host, port, contexts))
+    settings = guarded(lambda: settings_from(store, host, port, contexts, workers))
     run_server(settings)
 
 
@@ -100,12 +108,27 @@ def run_server(settings: Settings, on_ready: Callable[[], None] | None = None) -
     from cetate.web.app import build_hub, create_app
 
     setup_logging(settings.log_level)
-    hub = guarded(lambda: build_hub(settings))
-    application = create_app(settings, hub)
+    hub = guarded(lambda: build_hub(settings))  # also checks the store before workers start
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(f"Cetate hub ({hub.store.name}) at {url}/ngsi-ld/v1  (API docs: {url}/docs)")
     if on_ready is not None:
         on_ready()
+    if settings.workers > 1:
+        hub.close()
+        # Each worker process builds its own hub from the settings, passed down as CETATE_*.
+        for name, value in settings.model_dump(exclude_none=True).items():
+            os.environ[f"CETATE_{name.upper()}"] = str(value)
+        uvicorn.run(
+            "cetate.web.app:app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+        )
+        return
+    application = create_app(settings, hub)
     try:
         uvicorn.run(
             application,

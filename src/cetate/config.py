@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     store: str = "sqlite:///cetate.db"
     host: str = "127.0.0.1"
     port: int = 8000
+    # API processes. More than one spreads requests over cores; they share the store (SQLite
+    # serialises their writes; PostgreSQL runs them side by side).
+    workers: int = 1
     # A directory of @context files: a context URL resolves to the file with the same final
     # path segment, so the hub works on a closed network.
     contexts: Path | None = None

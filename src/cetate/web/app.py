@@ -27,7 +27,7 @@ from cetate.hub.http import NgsiLdRequests, problem_response
 from cetate.hub.notify import Notifier
 from cetate.hub.service import Hub
 from cetate.hub.store import open_store
-from cetate.logs import log_event
+from cetate.logs import log_event, setup_logging
 
 log = logging.getLogger("cetate.web")
 
@@ -127,4 +127,6 @@ def install_error_handlers(app: FastAPI) -> None:
 def app_from_environment() -> FastAPI:
     """The app of one worker process when ``cetate serve --workers N`` runs several: each
     builds its own hub from the CETATE_* settings the parent exported."""
-    return create_app(Settings())
+    settings = Settings()
+    setup_logging(settings.log_level)
+    return create_app(settings)
