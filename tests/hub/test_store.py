@@ -803,3 +803,18 @@ def test_postgres_writers_in_two_processes_serialize(postgres_url: str) -> None:
     finally:
         for one in stores:
             one.close()
+
+
+def test_subscriptions_version_moves_on_every_subscription_write(store: Store) -> None:
+    start = store.subscriptions_version()
+    sub = Subscription("", "urn:ngsi-ld:Subscription:v", {"type": "Subscription"}, {})
+    store.put_subscription(sub, create=True)
+    created = store.subscriptions_version()
+    assert created != start
+    store.update_subscription_status("", sub.id, {"timesSent": 3})
+    assert store.subscriptions_version() == created  # delivery figures are not a change
+    store.put_subscription(sub, create=False)
+    updated = store.subscriptions_version()
+    assert updated != created
+    store.delete_subscription("", sub.id)
+    assert store.subscriptions_version() != updated

@@ -191,3 +191,7 @@ class Store(Protocol):
     def update_subscription_status(
         self, tenant: str, sub_id: str, status: Mapping[str, Any]
     ) -> None: ...
+    def subscriptions_version(self) -> int:
+        """A number that changes whenever any process creates, changes or deletes a
+        subscription, so each process's notifier knows when to reload them."""
+        ...

@@ -108,6 +108,8 @@ CREATE TABLE IF NOT EXISTS history(
     instance jsonb NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_lookup ON history(hkey, akey, observed_us);
+CREATE TABLE IF NOT EXISTS counters(name text PRIMARY KEY, value bigint NOT NULL);
+INSERT INTO counters(name, value) VALUES ('subscriptions', 0) ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS subscriptions(
     tenant text COLLATE "C" NOT NULL,
     id text COLLATE "C" NOT NULL,
@@ -120,6 +122,7 @@ _TABLES = (
     "tenants, entities, entity_locks, entity_types, geo, history_entities, attr_names, history, "
     "subscriptions"
 )
+_BUMP_SUBSCRIPTIONS = "UPDATE counters SET value = value + 1 WHERE name = 'subscriptions'"
 _SCHEMA_LOCK = 0x63657461746501  # advisory lock key: one process creates the schema at a time
 
 _TIME_COLUMNS = {
@@ -608,6 +611,7 @@ class PostgresStore:
                     "WHERE tenant = %s AND id = %s",
                     (doc, status, *key),
                 )
+            conn.execute(_BUMP_SUBSCRIPTIONS)
         self._tenants.add(subscription.tenant)
 
     def get_subscription(self, tenant: str, sub_id: str) -> Subscription | None:
@@ -634,11 +638,19 @@ class PostgresStore:
         return [Subscription(*row) for row in rows]
 
     def delete_subscription(self, tenant: str, sub_id: str) -> bool:
-        with self._conn() as conn:
+        with self._conn() as conn, conn.transaction():
             gone = conn.execute(
                 "DELETE FROM subscriptions WHERE tenant = %s AND id = %s", (tenant, sub_id)
             ).rowcount
+            conn.execute(_BUMP_SUBSCRIPTIONS)
         return gone > 0
+
+    def subscriptions_version(self) -> int:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT value FROM counters WHERE name = 'subscriptions'", prepare=True
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def update_subscription_status(
         self, tenant: str, sub_id: str, status: Mapping[str, Any]

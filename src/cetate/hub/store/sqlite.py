@@ -77,6 +77,8 @@ CREATE TABLE IF NOT EXISTS history(
     instance BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_lookup ON history(hkey, akey, observed_us);
+CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters(name, value) VALUES ('subscriptions', 0);
 CREATE TABLE IF NOT EXISTS subscriptions(
     tenant TEXT NOT NULL, id TEXT NOT NULL, doc BLOB NOT NULL, status BLOB NOT NULL,
     PRIMARY KEY(tenant, id)
@@ -554,6 +556,7 @@ class SqliteStore:
                     "UPDATE subscriptions SET doc = ?, status = ? WHERE tenant = ? AND id = ?",
                     (row[2], row[3], row[0], row[1]),
                 )
+            _bump_subscriptions(db)
 
     def get_subscription(self, tenant: str, sub_id: str) -> Subscription | None:
         with self._reader() as db:
@@ -580,7 +583,13 @@ class SqliteStore:
             gone = db.execute(
                 "DELETE FROM subscriptions WHERE tenant = ? AND id = ?", (tenant, sub_id)
             ).rowcount
+            _bump_subscriptions(db)
         return gone > 0
+
+    def subscriptions_version(self) -> int:
+        with self._reader() as db:
+            row = db.execute("SELECT value FROM counters WHERE name = 'subscriptions'").fetchone()
+        return int(row[0]) if row else 0
 
     def update_subscription_status(
         self, tenant: str, sub_id: str, status: Mapping[str, Any]
@@ -599,6 +608,10 @@ class SqliteStore:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _bump_subscriptions(db: sqlite3.Connection) -> None:
+    db.execute("UPDATE counters SET value = value + 1 WHERE name = 'subscriptions'")
 
 
 def _subscription(row: tuple[str, str, bytes, bytes]) -> Subscription:
