@@ -49,12 +49,15 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 6
 
 
 @contextmanager
-def cetate_server(store_url: str, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def cetate_server(
+    store_url: str, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     """``cetate serve`` on a free loopback port; yields its base URL."""
     port = free_port()
     env = {**os.environ, **(extra_env or {})}
+    command = [sys.executable, "-m", "cetate.cli", "serve", "--store", store_url]
     process = subprocess.Popen(
-        [sys.executable, "-m", "cetate.cli", "serve", "--store", store_url, "--port", str(port)],
+        [*command, "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -209,6 +209,8 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
     parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=1, help="cetate serve --workers")
+    parser.add_argument("--clients", type=int, default=1, help="concurrent upsert clients")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="cetate-bench-"))
@@ -220,12 +222,15 @@ def main() -> None:
         pg.reset()
         pg.close()
     batches = make_batches(args.entities)
-    print(f"store: {store.split('@')[-1]}; {args.entities:,} entities in batches of 1,000")
+    print(
+        f"store: {store.split('@')[-1]}; {args.entities:,} entities in batches of 1,000; "
+        f"{args.workers} API process(es); {args.clients} upsert client(s)"
+    )
 
     receiver = Receiver()
     receiver.start()
-    with cetate_server(store) as base:
-        ours = bench_upsert(base, batches, args.entities)
+    with cetate_server(store, workers=args.workers) as base:
+        ours = bench_upsert(base, batches, args.entities, args.clients)
         plain = baseline_executemany(store, batches, args.entities)
         print(
             f"1. batch upsert: {ours:,.0f} entities/s; plain executemany {plain:,.0f} rows/s; ratio {ours / plain:.2f}"
