@@ -24,7 +24,7 @@ from cetate.hub.api import PREFIX
 from cetate.hub.api import router as hub_router
 from cetate.hub.context import ContextResolver
 from cetate.hub.http import NgsiLdRequests, problem_response
-from cetate.hub.notify import Notifier
+from cetate.hub.notify_thread import NotifierThread
 from cetate.hub.service import Hub
 from cetate.hub.store import open_store
 from cetate.logs import log_event, setup_logging
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         the_hub = hub or build_hub(settings)
-        notifier = Notifier(the_hub)
+        notifier = NotifierThread(the_hub)
         the_hub.listeners.append(notifier)
         app.state.hub = the_hub
         app.state.notifier = notifier
