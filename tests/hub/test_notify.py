@@ -579,3 +579,18 @@ def test_mqtt_notifications_reach_the_broker(
     assert message["metadata"]["test-receiver-key"] == "test-receiver-info"
     assert message["body"]["type"] == "Notification"
     assert message["body"]["data"] == [car(1, speed=12)]
+
+
+def test_a_subscription_made_in_one_process_serves_writes_in_another(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Two API processes on one store (``--workers``): each notifier picks up the other's
+    subscriptions through the store's subscriptions version."""
+    settings = settings_for(tmp_path)
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        create(second, car(1))
+        subscribe(first, receiver.url, watchedAttributes=["speed"])
+        time.sleep(1.5)  # the other process's watcher looks once a second
+        update(second, 1, speed=72)
+        [body] = receiver.wait(1, timeout_s=5)
+        assert body["data"][0]["speed"]["value"] == 72
