@@ -7,6 +7,7 @@ Cetate shows what the hub itself costs on top of the framework.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import orjson
 import uvicorn
@@ -45,4 +46,13 @@ async def patch_attr(request: Request, entity_id: str, attr: str) -> Response:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    port, workers = int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    uvicorn.run(
+        "_bare_app:app",
+        app_dir=str(Path(__file__).parent),
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )

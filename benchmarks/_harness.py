@@ -72,11 +72,11 @@ def cetate_server(
 
 
 @contextmanager
-def bare_server() -> Iterator[str]:
+def bare_server(workers: int = 1) -> Iterator[str]:
     """The baseline: a bare FastAPI app on the same uvicorn settings as cetate serve."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "_bare_app.py"), str(port)],
+        [sys.executable, str(ROOT / "benchmarks" / "_bare_app.py"), str(port), str(workers)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

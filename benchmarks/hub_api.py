@@ -254,7 +254,7 @@ def main() -> None:
         )
 
         get_ours = wrk(base, GET_SCRIPT % (args.entities - 1), 16, args.seconds)
-        with bare_server() as bare:
+        with bare_server(args.workers) as bare:
             get_bare = wrk(bare, GET_SCRIPT % (args.entities - 1), 16, args.seconds)
             patch_bare = wrk(bare, PATCH_SCRIPT % (args.entities - 1), 16, args.seconds)
         print(
