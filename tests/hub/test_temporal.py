@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +13,6 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cetate.config import Settings
 from cetate.errors import BadRequestData, InvalidRequest
 from cetate.hub.temporal import (
     AGGREGATED_VALUES,
@@ -30,18 +27,13 @@ from cetate.hub.temporal import (
     parse_view,
     simplify,
 )
-from cetate.web.app import create_app
 
 BASE = "/ngsi-ld/v1"
 VEHICLE = "urn:ngsi-ld:Vehicle:A"
 HOUR_US = 3_600_000_000
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(store="sqlite:///" + str(tmp_path / "hub.db"), allow_remote_contexts=False)
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+# `client` (tests/hub/conftest.py) runs every test on each store.
 
 
 def problem(response: Any, status: int, kind: str) -> dict[str, Any]:
@@ -243,7 +235,7 @@ def test_query_by_type_id_pattern_paging_and_count(client: TestClient) -> None:
     by_pattern = client.get(f"{BASE}/temporal/entities?idPattern=urn:ngsi-ld:Bus:.*").json()
     assert [e["id"] for e in by_pattern] == ["urn:ngsi-ld:Bus:1"]
     by_id = client.get(
-        f"{BASE}/temporal/entities?id=urn:ngsi-ld:Vehicle:3,urn:ngsi-ld:Bus:1"
+        f"{BASE}/temporal/entities?id=urn:ngsi-ld:Vehicle:3,urn:ngsi-ld:Bus:1&type=Vehicle,Bus"
     ).json()
     assert [e["id"] for e in by_id] == ["urn:ngsi-ld:Bus:1", "urn:ngsi-ld:Vehicle:3"]
     # Entities without an instance in the time selection are not listed (and not counted).
