@@ -80,7 +80,9 @@ class TooManyResults(CetateError):
 class LdContextNotAvailable(CetateError):
     type_uri = NGSI_ERRORS + "LdContextNotAvailable"
     title = "JSON-LD context not available"
-    status = 503
+    # 504 Gateway Timeout: the status of NGSI-LD v1.8+ (Table 6.3.2-1), which the ETSI
+    # conformance suite asserts for every version; v1.6 listed 503.
+    status = 504
 
 
 class NonexistentTenant(CetateError):

@@ -261,7 +261,9 @@ def test_append_update_and_no_overwrite(client: TestClient) -> None:
         f"{url}?options=noOverwrite", json={"totalSpotNumber": {"type": "Property", "value": 1}}
     )
     assert kept.status_code == 207
-    assert kept.json()["notUpdated"][0]["attributeName"] == "totalSpotNumber"
+    # UpdateResult names attributes by their expanded IRI, as the ETSI suite expects
+    expanded = "https://uri.etsi.org/ngsi-ld/default-context/totalSpotNumber"
+    assert kept.json()["notUpdated"][0]["attributeName"] == expanded
     updated = client.patch(
         url,
         json={
@@ -270,7 +272,7 @@ def test_append_update_and_no_overwrite(client: TestClient) -> None:
         },
     )
     assert updated.status_code == 207
-    assert updated.json()["updated"] == ["totalSpotNumber"]
+    assert updated.json()["updated"] == [expanded]
     got = client.get(f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1?options=keyValues").json()
     assert got["totalSpotNumber"] == 90
     assert "missing" not in got
@@ -438,3 +440,199 @@ def test_merge_patch_and_replace(client: TestClient) -> None:
     )
     assert replaced.status_code == 204
     assert set(client.get(url).json()) == {"id", "type", "only"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Conformance fixes: NGSI-LD Null, multi-attribute keyValues, paths, media types, batches
+
+
+def multi_name(n: int) -> dict[str, Any]:
+    entity = parking(n)
+    entity["name"] = [
+        {"type": "Property", "value": "Parking"},
+        {"type": "Property", "value": "Parcare", "datasetId": "urn:ngsi-ld:Dataset:ro"},
+    ]
+    return entity
+
+
+@pytest.mark.parametrize("how", ["merge", "update", "partial"])
+def test_ngsi_ld_null_deletes_the_attribute(client: TestClient, how: str) -> None:
+    create(client, parking(1))
+    url = f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1"
+    null = {"type": "Property", "value": "urn:ngsi-ld:null"}
+    if how == "merge":
+        response = client.patch(url, json={"name": null})
+    elif how == "update":
+        response = client.patch(f"{url}/attrs", json={"name": null})
+    else:
+        response = client.patch(f"{url}/attrs/name", json=null)
+    assert response.status_code == 204, response.text
+    assert "name" not in client.get(url).json()
+
+
+def test_ngsi_ld_null_deletes_one_instance_and_a_geoproperty(client: TestClient) -> None:
+    create(client, multi_name(1))
+    url = f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1"
+    null = {"value": "urn:ngsi-ld:null", "datasetId": "urn:ngsi-ld:Dataset:ro"}
+    assert client.patch(url, json={"name": null}).status_code == 204
+    geo_null = {"type": "GeoProperty", "value": "urn:ngsi-ld:null"}
+    assert client.patch(f"{url}/attrs", json={"location": geo_null}).status_code == 204
+    got = client.get(url).json()
+    assert got["name"] == {"type": "Property", "value": "Parking"}
+    assert "location" not in got
+
+
+def test_key_values_of_a_multi_attribute_is_a_dataset_map(client: TestClient) -> None:
+    create(client, multi_name(1))
+    kv = client.get(f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1?options=keyValues").json()
+    assert kv["name"] == {"dataset": {"@none": "Parking", "urn:ngsi-ld:Dataset:ro": "Parcare"}}
+    assert kv["availableSpotNumber"] == 10
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/entities//attrs/", 400),
+        ("PATCH", "/entities//attrs/name", 400),
+        ("DELETE", "/entities//attrs/name", 400),
+        ("PATCH", "/entities/", 400),
+        ("PUT", "/entities/", 400),
+        ("DELETE", "/entities/urn:ngsi-ld:X:1/attrs/", 405),
+        ("DELETE", "/subscriptions/", 405),
+        ("PATCH", "/subscriptions/", 405),
+        ("DELETE", "/temporal/entities/", 405),
+    ],
+)
+def test_empty_path_segments(client: TestClient, method: str, path: str, status: int) -> None:
+    response = client.request(method, f"{BASE}{path}", json={"name": 1})
+    assert response.status_code == status, response.text
+
+
+def test_an_expanded_iri_in_the_path_is_no_empty_segment(client: TestClient) -> None:
+    create(client, parking(1))
+    iri = "https%3A%2F%2Furi.etsi.org%2Fngsi-ld%2Fdefault-context%2FOffStreetParking"
+    assert client.get(f"{BASE}/types/{iri}").status_code == 200
+
+
+def test_media_types_are_checked_before_the_resource(client: TestClient) -> None:
+    unknown = f"{BASE}/entities/urn:ngsi-ld:X:unknown"
+    xml = {"Content-Type": "application/xml"}
+    problem(
+        client.patch(f"{unknown}/attrs/name", content=b"<a/>", headers=xml), 415, "InvalidRequest"
+    )
+    problem(client.get(unknown, headers={"Accept": "application/xml"}), 406, "InvalidRequest")
+    geo = {"Accept": "application/geo+json"}
+    problem(client.get(f"{BASE}/subscriptions/urn:ngsi-ld:S:1", headers=geo), 406, "InvalidRequest")
+    merge_patch = {"Content-Type": "application/merge-patch+json"}
+    create(client, parking(1))
+    response = client.patch(
+        f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1/attrs/name",
+        content=b'{"value": "P1"}',
+        headers=merge_patch,
+    )
+    assert response.status_code == 204, response.text
+
+
+def test_geojson_carries_its_context_and_geometry_property(client: TestClient) -> None:
+    entity = parking(1)
+    entity["area"] = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [1, 2]}}
+    create(client, entity)
+    url = f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1"
+    got = client.get(url, headers={"Accept": "application/geo+json"}).json()
+    assert got["type"] == "Feature" and "@context" in got
+    got = client.get(f"{url}?geometryProperty=area", headers={"Accept": "application/geo+json"})
+    assert got.json()["geometry"] == {"type": "Point", "coordinates": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    "bad_id", ["urn:ngsi-ld:X:A\u202eB", "urn:ngsi-ld:X:A\u200bB", "urn:ngsi-ld:X:A\ufe0fB"]
+)
+def test_invisible_characters_in_entity_ids_are_refused(client: TestClient, bad_id: str) -> None:
+    entity = {"id": bad_id, "type": "X"}
+    problem(client.post(f"{BASE}/entities", json=entity), 400, "BadRequestData")
+
+
+def test_non_ascii_entity_ids_and_objects_are_accepted(client: TestClient) -> None:
+    entity = {
+        "id": "urn:ngsi-ld:Ciudad:París",
+        "type": "X",
+        "near": {"type": "Relationship", "object": "urn:ngsi-ld:Ciudad:Par\u00c3\u00adis"},
+    }
+    create(client, entity)
+
+
+def test_batch_delete_accepts_ids_as_json_ld(client: TestClient) -> None:
+    create(client, parking(1))
+    response = client.post(
+        f"{BASE}/entityOperations/delete",
+        content=b'["urn:ngsi-ld:OffStreetParking:1"]',
+        headers={"Content-Type": "application/ld+json"},
+    )
+    assert response.status_code == 204, response.text
+
+
+def test_batch_merge_and_per_entity_context_errors(client: TestClient) -> None:
+    create(client, parking(1))
+    fragments = [
+        {"id": "urn:ngsi-ld:OffStreetParking:1", "name": "P"},
+        {"id": "urn:ngsi-ld:OffStreetParking:2", "name": "Q"},
+    ]
+    response = client.post(f"{BASE}/entityOperations/merge", json=fragments)
+    assert response.status_code == 207, response.text
+    assert response.json()["success"] == ["urn:ngsi-ld:OffStreetParking:1"]
+    with_context = [{**parking(3), "@context": "https://uri.etsi.org/ngsi-ld/v1/x.jsonld"}]
+    response = client.post(f"{BASE}/entityOperations/create", json=with_context)
+    assert response.status_code == 207, response.text
+    error = response.json()["errors"][0]["error"]
+    assert error["type"] == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
+
+
+def test_batch_update_no_overwrite_reports_kept_attributes(client: TestClient) -> None:
+    create(client, parking(1))
+    fragment = [{"id": "urn:ngsi-ld:OffStreetParking:1", "name": "New", "extra": 1}]
+    response = client.post(f"{BASE}/entityOperations/update?options=noOverwrite", json=fragment)
+    assert response.status_code == 207, response.text
+    got = client.get(f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1").json()
+    assert got["name"]["value"] == "Parking 1" and got["extra"]["value"] == 1
+
+
+def test_update_attrs_adds_types_and_scope_rules(client: TestClient) -> None:
+    create(client, parking(1))
+    url = f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1"
+    assert client.patch(f"{url}/attrs", json={"type": "Place"}).status_code == 204
+    assert client.get(url).json()["type"] == ["OffStreetParking", "Place"]
+    assert client.patch(f"{url}/attrs", json={"scope": "/A"}).status_code == 207
+    assert client.post(f"{url}/attrs", json={"scope": "/A"}).status_code == 204
+    assert client.post(f"{url}/attrs?options=noOverwrite", json={"scope": "/B"}).status_code == 204
+    assert client.get(url).json()["scope"] == ["/A", "/B"]
+    assert client.patch(f"{url}/attrs", json={"scope": "/C"}).status_code == 204
+    assert client.get(url).json()["scope"] == "/C"
+    assert client.delete(f"{url}/attrs/scope").status_code == 204
+    assert "scope" not in client.get(url).json()
+    problem(client.put(f"{url}/attrs/scope", json={"value": "/D"}), 400, "BadRequestData")
+    problem(client.put(f"{url}/attrs/@invalid", json={"value": 1}), 400, "BadRequestData")
+
+
+def test_partial_update_of_sub_attributes_and_type_mismatch(client: TestClient) -> None:
+    entity = parking(1)
+    entity["name"]["providedBy"] = {"type": "Relationship", "object": "urn:ngsi-ld:P:1"}
+    create(client, entity)
+    url = f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1/attrs/name"
+    sub = {"providedBy": {"type": "Relationship", "object": "urn:ngsi-ld:P:2"}}
+    assert client.patch(url, json=sub).status_code == 204
+    got = client.get(f"{BASE}/entities/urn:ngsi-ld:OffStreetParking:1").json()["name"]
+    assert got == {"type": "Property", "value": "Parking 1", **sub}
+    relationship = {"type": "Relationship", "object": "urn:ngsi-ld:P:3"}
+    problem(client.patch(url, json=relationship), 400, "BadRequestData")
+
+
+def test_entity_type_and_query_member_names_are_checked(client: TestClient) -> None:
+    problem(client.post(f"{BASE}/entities", json=[]), 400, "InvalidRequest")
+    problem(
+        client.post(f"{BASE}/entities", json={"id": "urn:ngsi-ld:X:1", "type": "type"}),
+        400,
+        "BadRequestData",
+    )
+    problem(client.get(f"{BASE}/entities?type=X&attrs=id,type"), 400, "BadRequestData")
+    problem(client.get(f"{BASE}/entities?id=urn:ngsi-ld:X:1"), 400, "BadRequestData")
+    assert client.get(f"{BASE}/entities?local=true").status_code == 200

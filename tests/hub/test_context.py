@@ -578,7 +578,7 @@ def test_remote_disabled_is_ld_context_not_available(tmp_path: Path, offline: No
         with pytest.raises(LdContextNotAvailable) as info:
             resolver.resolve(url)
         assert url in info.value.detail
-        assert info.value.status == 503
+        assert info.value.status == 504
 
 
 # -- Link header ------------------------------------------------------------------------------

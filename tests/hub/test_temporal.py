@@ -982,3 +982,60 @@ def test_simplify_relationship_and_unknown_type() -> None:
         "type": "JsonProperty",
         "jsons": [[{"json": {"k": 1}}, "2026-01-01T00:00:00Z"]],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Pagination of instances (206 + Content-Range)
+
+
+def minutes(start: str, count: int, value: int = 1) -> list[dict[str, Any]]:
+    first = datetime.fromisoformat(start)
+    return instances(
+        *[
+            (value + k, (first + timedelta(minutes=k)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            for k in range(count)
+        ]
+    )
+
+
+def test_a_long_history_is_cut_into_a_range(client: TestClient) -> None:
+    entity = {
+        "id": VEHICLE,
+        "type": "Vehicle",
+        "speed": minutes("2020-01-01T00:00:00+00:00", 20),
+        "fuelLevel": minutes("2020-01-01T00:00:00+00:00", 20),
+    }
+    post_temporal(client, entity)
+    url = f"{BASE}/temporal/entities/{VEHICLE}"
+    response = client.get(url)
+    assert response.status_code == 206
+    assert response.headers["Content-Range"] == (
+        "date-time 2020-01-01T00:00:00Z-2020-01-01T00:14:00Z/*"
+    )
+    body = response.json()
+    assert len(body["speed"]) == len(body["fuelLevel"]) == 15
+    response = client.get(f"{url}?lastN=20&timerel=before&timeAt=2021-01-01T00:00:00Z")
+    assert response.status_code == 206
+    assert response.headers["Content-Range"] == (
+        "date-time 2021-01-01T00:00:00Z-2020-01-01T00:05:00Z/20"
+    )
+    assert observed(response.json()["speed"])[0] == "2020-01-01T00:05:00Z"
+    # a short history is whole: 200, no Content-Range
+    assert client.get(f"{url}?lastN=5").status_code == 200
+
+
+def test_a_page_cuts_every_attribute_at_the_same_time(client: TestClient) -> None:
+    entity = {
+        "id": VEHICLE,
+        "type": "Vehicle",
+        "speed": minutes("2020-01-01T00:00:00+00:00", 40),
+        "fuelLevel": minutes("2020-01-02T00:00:00+00:00", 40),
+    }
+    post_temporal(client, entity)
+    url = f"{BASE}/temporal/entities/{VEHICLE}"
+    body = client.get(url).json()
+    assert len(body["speed"]) == 30 and body["fuelLevel"] == []
+    simplified = client.get(f"{url}?options=temporalValues").json()
+    assert simplified["fuelLevel"] == {"type": "Property", "values": []}
+    newest = client.get(f"{url}?lastN=100").json()
+    assert newest["speed"] == [] and len(newest["fuelLevel"]) == 30

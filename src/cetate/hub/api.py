@@ -14,24 +14,28 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from cetate.errors import BadRequestData, CetateError, ResourceNotFound
+from cetate.errors import BadRequestData, CetateError, InvalidRequest, ResourceNotFound
 from cetate.hub import changes
 from cetate.hub.api_subscriptions import router as subscriptions_router
 from cetate.hub.api_temporal import router as temporal_router
 from cetate.hub.context import Context
 from cetate.hub.http import (
+    ItemContexts,
     context_of,
     existing_tenant,
     flag_options,
     hub_of,
     json_response,
+    location,
     output_format,
     read_body,
+    read_json,
     run,
     run_batch,
     tenant_of,
 )
 from cetate.hub.model import (
+    SCOPE,
     Entity,
     RenderOptions,
     check_name,
@@ -40,6 +44,7 @@ from cetate.hub.model import (
     parse_attributes,
     parse_entity,
     parse_instance,
+    parse_scope,
     parse_types,
     render_entity,
 )
@@ -55,10 +60,11 @@ from cetate.hub.service import BatchResult, Hub
 from cetate.hub.store.base import LOCATION
 
 router = APIRouter()
-router.include_router(temporal_router)
-router.include_router(subscriptions_router)
 
 PREFIX = "/ngsi-ld/v1"
+_MAIN_MEMBERS = frozenset(
+    {"value", "object", "languageMap", "json", "valueList", "objectList", "vocab"}
+)
 
 _ENTITY_EXAMPLE = {
     "id": "urn:ngsi-ld:TrafficFlowObserved:brasov-calea-bucuresti-1",
@@ -115,10 +121,9 @@ def partial_result(change: changes.Change, ctx: Context) -> Response:
     if not change.not_updated:
         return Response(status_code=204)
     body = {
-        "updated": [ctx.compact(iri) for iri in change.written],
+        "updated": list(change.written),
         "notUpdated": [
-            {"attributeName": ctx.compact(iri), "reason": reason}
-            for iri, reason in change.not_updated
+            {"attributeName": iri, "reason": reason} for iri, reason in change.not_updated
         ],
     }
     return json_response_plain(body, 207)
@@ -139,9 +144,13 @@ async def create_entity(request: Request) -> Response:
     hub = hub_of(request)
     tenant = tenant_of(request)
     payload, ctx = await read_body(request, hub)
+    if not isinstance(payload, dict):
+        raise InvalidRequest("the body must be one entity, a JSON object")
     entity = parse_entity(payload, ctx, now_iso())
-    await run(hub, hub.create, tenant, entity)
-    return Response(status_code=201, headers={"Location": f"{PREFIX}/entities/{entity['id']}"})
+    await hub.create_one(tenant, entity)
+    return Response(
+        status_code=201, headers={"Location": location(f"{PREFIX}/entities/", entity["id"])}
+    )
 
 
 @router.get(
@@ -179,6 +188,13 @@ async def post_query(request: Request) -> Response:
     return entities_response(request, entities, ctx, count, query.geoproperty)
 
 
+@router.patch("/entities", include_in_schema=False)
+@router.put("/entities", include_in_schema=False)
+async def entity_id_missing(request: Request) -> Response:
+    """Merge and replace address one entity: without its id in the path the request is bad."""
+    raise BadRequestData(f"{request.method} needs an entity id: /entities/{{entityId}}")
+
+
 @router.get(
     "/entities/{entity_id}",
     summary="Retrieve an entity",
@@ -200,8 +216,10 @@ async def retrieve_entity(request: Request, entity_id: str) -> Response:
     rendered = render_entity(entity, ctx, options)
     if fmt == "geo":
         geoproperty = LOCATION
-        if "geoproperty" in request.query_params:
-            geoproperty = ctx.expand(request.query_params["geoproperty"])
+        for key in ("geometryProperty", "geoproperty"):  # the spec's name, then ours
+            if key in request.query_params:
+                geoproperty = ctx.expand(check_name(request.query_params[key], key))
+                break
         return json_response(as_geojson(rendered, entity, geoproperty, options), ctx, fmt)
     return json_response(rendered, ctx, fmt)
 
@@ -211,7 +229,7 @@ async def delete_entity(request: Request, entity_id: str) -> Response:
     hub = hub_of(request)
     tenant = await existing_tenant(request, hub)
     entity_id = path_id(entity_id)
-    await run(hub, hub.mutate_one, tenant, entity_id, lambda old: changes.delete(old, entity_id))
+    await hub.write_one(tenant, entity_id, lambda old: changes.delete(old, entity_id))
     return Response(status_code=204)
 
 
@@ -237,7 +255,7 @@ async def replace_entity(request: Request, entity_id: str) -> Response:
             raise ResourceNotFound(f"entity {entity_id} does not exist")
         return changes.replace(old, entity)
 
-    await run(hub, hub.mutate_one, tenant, entity_id, op)
+    await hub.write_one(tenant, entity_id, op)
     return Response(status_code=204)
 
 
@@ -253,7 +271,7 @@ async def merge_entity(request: Request, entity_id: str) -> Response:
     tenant = tenant_of(request)
     entity_id = path_id(entity_id)
     fragment, _ = await _fragment(request, hub, entity_id, merge_patch=True)
-    await run(hub, hub.mutate_one, tenant, entity_id, lambda old: changes.merge(old, fragment))
+    await hub.write_one(tenant, entity_id, lambda old: changes.merge(old, fragment))
     return Response(status_code=204)
 
 
@@ -273,6 +291,8 @@ async def _fragment(
     }
     if "type" in payload:
         fragment["type"] = parse_types(payload["type"], ctx)
+    if "scope" in payload:
+        fragment["scope"] = parse_scope(payload["scope"])
     return fragment, ctx
 
 
@@ -290,9 +310,7 @@ async def append_attrs(request: Request, entity_id: str) -> Response:
     fragment, ctx = await _fragment(request, hub, entity_id)
     changes.check_fragment_has_attributes(fragment)
     no_overwrite = "noOverwrite" in flag_options(request)
-    change = await run(
-        hub,
-        hub.mutate_one,
+    change = await hub.write_one(
         tenant,
         entity_id,
         lambda old: changes.append(old, fragment, no_overwrite),
@@ -312,9 +330,7 @@ async def update_attrs(request: Request, entity_id: str) -> Response:
     entity_id = path_id(entity_id)
     fragment, ctx = await _fragment(request, hub, entity_id)
     changes.check_fragment_has_attributes(fragment)
-    change = await run(
-        hub, hub.mutate_one, tenant, entity_id, lambda old: changes.update(old, fragment)
-    )
+    change = await hub.write_one(tenant, entity_id, lambda old: changes.update(old, fragment))
     return partial_result(change, ctx)
 
 
@@ -334,12 +350,14 @@ async def partial_attr_update(request: Request, entity_id: str, attr: str) -> Re
         raise BadRequestData("the body must be a non-empty JSON object")
     iri = ctx.expand(check_name(attr, "attribute name"))
     now = now_iso()
-    instance = parse_instance(iri, payload, ctx, now, attr)
-    instance.pop("createdAt", None)
     type_given = "type" in payload
-    await run(
-        hub,
-        hub.mutate_one,
+    if type_given or _MAIN_MEMBERS & payload.keys():
+        instance = parse_instance(iri, payload, ctx, now, attr)
+    else:  # only sub-attributes (observedAt, unitCode, providedBy...): keep type and value
+        instance = parse_instance(iri, {"type": "Property", "value": 0, **payload}, ctx, now, attr)
+        del instance["value"]
+    instance.pop("createdAt", None)
+    await hub.write_one(
         tenant,
         entity_id,
         lambda old: changes.partial_update(old, iri, instance, attr, type_given),
@@ -359,6 +377,8 @@ async def replace_attr(request: Request, entity_id: str, attr: str) -> Response:
     entity_id = path_id(entity_id)
     payload, ctx = await read_body(request, hub)
     iri = ctx.expand(check_name(attr, "attribute name"))
+    if iri == SCOPE:
+        raise BadRequestData("scope is not an attribute: replace it with PATCH /entities/{id}")
     now = now_iso()
     fragment: Entity = {
         "id": entity_id,
@@ -371,7 +391,7 @@ async def replace_attr(request: Request, entity_id: str, attr: str) -> Response:
             raise ResourceNotFound(f"attribute {attr} does not exist in entity {entity_id}")
         return changes.update(old, fragment)
 
-    change = await run(hub, hub.mutate_one, tenant, entity_id, op)
+    change = await hub.write_one(tenant, entity_id, op)
     if change.not_updated:
         raise ResourceNotFound(f"attribute {attr} has no instance with that datasetId")
     return Response(status_code=204)
@@ -394,9 +414,7 @@ async def delete_attr(request: Request, entity_id: str, attr: str) -> Response:
         check_uri(dataset_id, "datasetId")
     delete_all = request.query_params.get("deleteAll") == "true"
     now = now_iso()
-    await run(
-        hub,
-        hub.mutate_one,
+    await hub.write_one(
         tenant,
         entity_id,
         lambda old: changes.delete_attribute(old, iri, attr, now, dataset_id, delete_all),
@@ -412,17 +430,19 @@ async def _batch_entities(
     request: Request, hub: Hub, need_type: bool = True
 ) -> tuple[list[Entity], list[tuple[str, CetateError]]]:
     """Parse each entity on its own: a bad one becomes an error of its own, never of the batch."""
-    payload, ctx = await read_body(request, hub)
+    payload, media = await read_json(request, hub)
     if not isinstance(payload, list):
         raise BadRequestData("the body of a batch operation must be a JSON array of entities")
     if not payload:
         raise BadRequestData("the batch is empty")
+    contexts = ItemContexts(request, hub, media)
     now = now_iso()
     entities: list[Entity] = []
     errors: list[tuple[str, CetateError]] = []
     for raw in payload:
         raw_id = raw.get("id") if isinstance(raw, dict) else None
         try:
+            ctx = await contexts.of(raw)
             if need_type:
                 entities.append(parse_entity(raw, ctx, now))
             else:
@@ -434,6 +454,8 @@ async def _batch_entities(
                 }
                 if isinstance(raw, dict) and "type" in raw:
                     fragment["type"] = parse_types(raw["type"], ctx)
+                if isinstance(raw, dict) and "scope" in raw:
+                    fragment["scope"] = parse_scope(raw["scope"])
                 entities.append(fragment)
         except CetateError as error:
             errors.append((str(raw_id), error))
@@ -496,13 +518,36 @@ async def batch_update(request: Request) -> Response:
     tenant = tenant_of(request)
     no_overwrite = "noOverwrite" in flag_options(request)
     entities, errors = await _batch_entities(request, hub, need_type=False)
-    result = await run_batch(
-        hub.batch,
-        tenant,
-        entities,
-        lambda old, fragment: changes.append(old, fragment, no_overwrite),
-        errors,
-    )
+    kept: dict[str, list[str]] = {}  # entity id -> attributes noOverwrite left as they were
+
+    def op(old: Entity | None, fragment: Entity) -> changes.Change:
+        change = changes.append(old, fragment, no_overwrite)
+        if change.not_updated:
+            kept[change.entity_id] = [iri for iri, _ in change.not_updated]
+        return change
+
+    result = await run_batch(hub.batch, tenant, entities, op, errors)
+    for entity_id, iris in kept.items():
+        # the new attributes were written; the entity is reported for those that were not
+        result.success = [i for i in result.success if i != entity_id]
+        result.errors.append(
+            (entity_id, BadRequestData(f"attributes exist and noOverwrite was asked: {iris}"))
+        )
+    return batch_response(result, created_status=False)
+
+
+@router.post(
+    "/entityOperations/merge",
+    summary="Batch merge",
+    description="Merges each fragment into its existing entity, as PATCH /entities/{id} does. "
+    "204, or 207 with per-entity errors.",
+    openapi_extra=body_doc([{"id": _ENTITY_EXAMPLE["id"], "intensity": 12}], "Fragments"),
+)
+async def batch_merge(request: Request) -> Response:
+    hub = hub_of(request)
+    tenant = tenant_of(request)
+    entities, errors = await _batch_entities(request, hub, need_type=False)
+    result = await run_batch(hub.batch, tenant, entities, changes.merge, errors)
     return batch_response(result, created_status=False)
 
 
@@ -515,7 +560,7 @@ async def batch_update(request: Request) -> Response:
 async def batch_delete(request: Request) -> Response:
     hub = hub_of(request)
     tenant = tenant_of(request)
-    payload, _ = await read_body(request, hub)
+    payload, _ = await read_body(request, hub, needs_context=False)
     if not isinstance(payload, list) or not payload:
         raise BadRequestData("the body must be a non-empty JSON array of entity ids")
     ids: list[str] = []
@@ -566,7 +611,7 @@ async def list_types(request: Request) -> Response:
     return json_response(body, ctx, fmt)
 
 
-@router.get("/types/{type_name}", summary="One entity type with its attributes")
+@router.get("/types/{type_name:path}", summary="One entity type with its attributes")
 async def type_info(request: Request, type_name: str) -> Response:
     hub = hub_of(request)
     tenant = await existing_tenant(request, hub)
@@ -636,7 +681,9 @@ async def list_attributes(request: Request) -> Response:
     return json_response(body, ctx, output_format(request))
 
 
-@router.get("/attributes/{attr}", summary="One attribute: its types and the entity types using it")
+@router.get(
+    "/attributes/{attr:path}", summary="One attribute: its types and the entity types using it"
+)
 async def attribute_info(request: Request, attr: str) -> Response:
     hub = hub_of(request)
     tenant = await existing_tenant(request, hub)
@@ -655,3 +702,8 @@ async def attribute_info(request: Request, attr: str) -> Response:
         "typeNames": sorted(ctx.compact(t) for t in types),
     }
     return json_response(body, ctx, output_format(request))
+
+
+# Included last: routes match in order, and the entity routes carry most of the traffic.
+router.include_router(temporal_router)
+router.include_router(subscriptions_router)

@@ -36,18 +36,22 @@ from cetate.hub.http import (
     existing_tenant,
     hub_of,
     json_response,
+    location,
     names_param,
     output_format,
     read_body,
     run,
     tenant_of,
 )
-from cetate.hub.model import Instance, check_name, check_uri, now_iso, parse_types
+from cetate.hub.model import Instance, check_entity_id, check_name, now_iso, parse_types
 from cetate.hub.params import body_doc, entity_query, query_document
 from cetate.hub.store.base import EntityQuery, Store
 from cetate.hub.temporal import (
+    AGGREGATED_VALUES,
     TemporalQuery,
     TemporalView,
+    empty_attribute,
+    paginate,
     parse_temporal_attributes,
     parse_temporal_entity,
     parse_temporal_query,
@@ -128,7 +132,7 @@ def _view(request: Request, methods: Any = None, period: Any = None) -> Temporal
 
 
 def _path_id(entity_id: str) -> str:
-    return check_uri(entity_id, "entity id")
+    return check_entity_id(entity_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,12 +214,49 @@ def _temporal_response(
     count: int | None,
 ) -> Response:
     fmt = output_format(request)
-    body = [
-        render_temporal_entity(entity_id, types, attrs, ctx, view, temporal)
-        for entity_id, types, attrs in found
-    ]
+    kinds = _kinds(found)
+    found, content_range = _page(found, view, temporal)
+    body = [_render(entity, ctx, view, temporal, kinds) for entity in found]
     headers = {"NGSILD-Results-Count": str(count)} if count is not None else {}
-    return json_response(body, ctx, fmt, headers=headers)
+    if content_range is None:
+        return json_response(body, ctx, fmt, headers=headers)
+    headers["Content-Range"] = content_range
+    return json_response(body, ctx, fmt, status=206, headers=headers)
+
+
+def _page(
+    found: Sequence[Found], view: TemporalView, temporal: TemporalQuery
+) -> tuple[list[Found], str | None]:
+    """Instances beyond one page are cut (aggregations are computed over everything)."""
+    if view.representation == AGGREGATED_VALUES:
+        return list(found), None
+    return paginate(found, temporal)
+
+
+def _kinds(found: Sequence[Found]) -> dict[tuple[str, str], str]:
+    """The attribute type of each (entity, attribute), for those a page may leave empty."""
+    return {
+        (entity_id, iri): instances[0]["type"]
+        for entity_id, _, attrs in found
+        for iri, instances in attrs.items()
+        if instances
+    }
+
+
+def _render(
+    found: Found,
+    ctx: Context,
+    view: TemporalView,
+    temporal: TemporalQuery,
+    kinds: dict[tuple[str, str], str],
+) -> dict[str, Any]:
+    entity_id, types, attrs = found
+    out = render_temporal_entity(entity_id, types, attrs, ctx, view, temporal)
+    for iri, instances in attrs.items():
+        if not instances and (entity_id, iri) in kinds:
+            # cut away by the page: present, with nothing in this range
+            out[ctx.compact(iri)] = empty_attribute(kinds[entity_id, iri], view)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,8 +304,15 @@ async def retrieve_temporal(request: Request, entity_id: str) -> Response:
     found = await run(hub, _collect_one, hub.store, tenant, entity_id, attrs, temporal)
     if found is None:
         raise ResourceNotFound(f"entity {entity_id} has no temporal representation")
-    body = render_temporal_entity(*found, ctx, view, temporal)
-    return json_response(body, ctx, fmt)
+    if attrs is not None and temporal.timerel is None and not any(found[2].get(a) for a in attrs):
+        # no time selection: none of the attributes has any history at all
+        raise ResourceNotFound(f"entity {entity_id} has no history of the attributes asked for")
+    kinds = _kinds([found])
+    page, content_range = _page([found], view, temporal)
+    body = _render(page[0], ctx, view, temporal, kinds)
+    if content_range is None:
+        return json_response(body, ctx, fmt)
+    return json_response(body, ctx, fmt, status=206, headers={"Content-Range": content_range})
 
 
 @router.post(
@@ -349,8 +397,8 @@ async def create_temporal(request: Request) -> Response:
     entity_id, types, rows = parse_temporal_entity(payload, ctx, now_iso())
     created = await run(hub, _upsert_history, hub.store, tenant, entity_id, types, rows)
     if created:
-        location = f"{PREFIX}/temporal/entities/{entity_id}"
-        return Response(status_code=201, headers={"Location": location})
+        headers = {"Location": location(f"{PREFIX}/temporal/entities/", entity_id)}
+        return Response(status_code=201, headers=headers)
     return Response(status_code=204)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cetate.errors import AlreadyExists, BadRequestData, ResourceNotFound
-from cetate.hub.model import Entity, Instance, copy_entity
+from cetate.hub.model import NGSI_LD_NULL, SCOPE, Entity, Instance, copy_entity
 
 
 @dataclass(slots=True)
@@ -58,7 +58,11 @@ def append(existing: Entity | None, fragment: Entity, no_overwrite: bool = False
     change = Change(existing["id"], existing, after)
     _merge_types(after, fragment)
     if "scope" in fragment:
-        after["scope"] = fragment["scope"]
+        if no_overwrite:  # scopes are added to those the entity has
+            old_scope = existing.get("scope") or []
+            after["scope"] = old_scope + [s for s in fragment["scope"] if s not in old_scope]
+        else:
+            after["scope"] = fragment["scope"]
     for iri, instances in fragment["attrs"].items():
         current = after["attrs"].setdefault(iri, [])
         for instance in instances:
@@ -84,6 +88,13 @@ def update(existing: Entity | None, fragment: Entity) -> Change:
         raise ResourceNotFound(f"entity {fragment['id']} does not exist")
     after = copy_entity(existing)
     change = Change(existing["id"], existing, after)
+    _merge_types(after, fragment)
+    if "scope" in fragment:
+        if "scope" in existing:
+            after["scope"] = fragment["scope"]
+            after["modifiedAt"] = fragment["modifiedAt"]
+        else:
+            change.not_updated.append((SCOPE, "the entity has no scope to update"))
     for iri, instances in fragment["attrs"].items():
         current = after["attrs"].get(iri)
         for instance in instances:
@@ -92,6 +103,9 @@ def update(existing: Entity | None, fragment: Entity) -> Change:
             )
             if current is None or position is None:
                 change.not_updated.append((iri, "attribute does not exist"))
+                continue
+            if is_null(instance):
+                _drop_instance(after, iri, position, change)
                 continue
             instance = _keep_created_instance(current[position], instance)
             current[position] = instance
@@ -114,12 +128,20 @@ def merge(existing: Entity | None, fragment: Entity) -> Change:
         current = after["attrs"].setdefault(iri, [])
         for instance in instances:
             position = _find_dataset(current, instance.get("datasetId"))
+            if is_null(instance):
+                # NGSI-LD Null deletes the instance (nothing to do when there is none)
+                if position is not None:
+                    _drop_instance(after, iri, position, change)
+                    current = after["attrs"].setdefault(iri, [])
+                continue
             if position is None:
                 current.append(instance)
             else:
                 instance = _merge_instance(current[position], instance)
                 current[position] = instance
             change.written.setdefault(iri, []).append(instance)
+        if not after["attrs"].get(iri):
+            after["attrs"].pop(iri, None)
     _touch(after, fragment, change)
     return change
 
@@ -136,7 +158,16 @@ def partial_update(
     position = None if current is None else _find_dataset(current, fragment.get("datasetId"))
     if current is None or position is None:
         raise ResourceNotFound(f"attribute {name} does not exist in entity {existing['id']}")
+    if type_given and fragment["type"] != current[position]["type"] and not is_null(fragment):
+        raise BadRequestData(
+            f"attribute {name} is a {current[position]['type']}, not a {fragment['type']}"
+        )
     after = copy_entity(existing)
+    if is_null(fragment):
+        change = Change(existing["id"], existing, after)
+        _drop_instance(after, iri, position, change)
+        after["modifiedAt"] = fragment["modifiedAt"]
+        return change
     if not type_given:
         fragment = {**fragment, "type": current[position]["type"]}
     instance = _merge_instance(current[position], fragment)
@@ -156,6 +187,11 @@ def delete_attribute(
     if existing is None:
         raise ResourceNotFound("entity does not exist")
     current = existing["attrs"].get(iri)
+    if current is None and iri == SCOPE and "scope" in existing:
+        after = copy_entity(existing)
+        del after["scope"]
+        after["modifiedAt"] = now
+        return Change(existing["id"], existing, after)
     if current is None:
         raise ResourceNotFound(f"attribute {name} does not exist in entity {existing['id']}")
     after = copy_entity(existing)
@@ -181,6 +217,29 @@ def delete(existing: Entity | None, entity_id: str) -> Change:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def is_null(instance: Instance) -> bool:
+    """An instance whose main value is NGSI-LD Null (``urn:ngsi-ld:null``): a deletion."""
+    for member in ("value", "object", "json", "vocab"):
+        if member in instance:
+            return bool(instance[member] == NGSI_LD_NULL)
+    language_map = instance.get("languageMap")
+    if language_map is not None:
+        return bool(language_map == {"@none": NGSI_LD_NULL})
+    for member in ("valueList", "objectList"):
+        if member in instance:
+            return bool(instance[member] in ([NGSI_LD_NULL], [{"object": NGSI_LD_NULL}]))
+    return False
+
+
+def _drop_instance(after: Entity, iri: str, position: int, change: Change) -> None:
+    current = after["attrs"][iri]
+    del current[position]
+    if not current:
+        del after["attrs"][iri]
+    if iri not in change.deleted:
+        change.deleted.append(iri)
 
 
 def _find_dataset(instances: list[Instance], dataset_id: str | None) -> int | None:
@@ -233,5 +292,5 @@ def _touch(after: Entity, fragment: Entity, change: Change) -> None:
 
 
 def check_fragment_has_attributes(fragment: Entity) -> None:
-    if not fragment["attrs"]:
+    if not fragment["attrs"] and "type" not in fragment and "scope" not in fragment:
         raise BadRequestData("the request has no attribute to write")

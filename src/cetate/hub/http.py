@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import anyio.to_thread
 import orjson
@@ -75,14 +76,13 @@ def context_of(request: Request, hub: Hub) -> Context:
     return hub.contexts.from_link_header(request.headers.get("link"))
 
 
-async def read_body(request: Request, hub: Hub, merge_patch: bool = False) -> tuple[Any, Context]:
-    """The parsed JSON body and the @context it is to be read with.
+async def read_json(request: Request, hub: Hub, merge_patch: bool = False) -> tuple[Any, str]:
+    """The parsed JSON body and its media type (415, 413 and 400 InvalidRequest as due).
 
-    ``application/json`` takes its context from the Link header and must not carry ``@context``;
-    ``application/ld+json`` carries ``@context`` in the body and must not send a Link header.
-    """
+    ``application/ld+json`` carries ``@context`` in the body, so a Link header with it is a 400."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    allowed = (JSON, JSON_LD, MERGE_PATCH) if merge_patch else (JSON, JSON_LD)
+    patch = merge_patch or request.method == "PATCH"
+    allowed = (JSON, JSON_LD, MERGE_PATCH) if patch else (JSON, JSON_LD)
     if media not in allowed:
         raise UnsupportedMediaType(
             f"Content-Type {media or '(none)'} is not supported: use {' or '.join(allowed)}"
@@ -102,19 +102,70 @@ async def read_body(request: Request, hub: Hub, merge_patch: bool = False) -> tu
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest(f"the body is not valid JSON: {error}") from None
-    link = request.headers.get("link")
+    if media == JSON_LD and request.headers.get("link") is not None:
+        raise BadRequestData("application/ld+json requests carry @context in the body, not Link")
+    return payload, media
+
+
+async def read_body(
+    request: Request, hub: Hub, merge_patch: bool = False, needs_context: bool = True
+) -> tuple[Any, Context]:
+    """The parsed JSON body and the @context it is to be read with.
+
+    ``application/json`` takes its context from the Link header and must not carry ``@context``;
+    ``application/ld+json`` carries ``@context`` in the body and must not send a Link header.
+    A body with no terms to expand (``needs_context=False``: a list of entity ids) may come as
+    ``application/ld+json`` without an ``@context``.
+    """
+    payload, media = await read_json(request, hub, merge_patch)
+    if needs_context and (payload == [] or not isinstance(payload, dict | list)):
+        raise InvalidRequest("the body must be a JSON object (or a non-empty array of them)")
     if media == JSON_LD:
-        if link is not None:
-            raise BadRequestData(
-                "application/ld+json requests carry @context in the body, not Link"
-            )
         body_context = _body_context(payload)
+        if body_context is None and not needs_context:
+            return payload, hub.contexts.from_link_header(None)
         if body_context is None:
             raise BadRequestData("an application/ld+json body must have an @context")
         return payload, await _resolve(hub, body_context)
     if _has_context(payload):
         raise BadRequestData("an application/json body must not have @context: use a Link header")
-    return payload, hub.contexts.from_link_header(link)
+    return payload, hub.contexts.from_link_header(request.headers.get("link"))
+
+
+class ItemContexts:
+    """The @context of each entity of a batch: its own ``@context`` (application/ld+json) or the
+    Link header (application/json). A missing, forbidden or unavailable context is that entity's
+    error, never the batch's. Each distinct context is resolved once."""
+
+    def __init__(self, request: Request, hub: Hub, media: str) -> None:
+        self.hub = hub
+        self.media = media
+        self.link_context = (
+            hub.contexts.from_link_header(request.headers.get("link")) if media != JSON_LD else None
+        )
+        self._resolved: dict[bytes, Context | CetateError] = {}
+
+    async def of(self, item: Any) -> Context:
+        has_context = isinstance(item, dict) and "@context" in item
+        if self.link_context is not None:
+            if has_context:
+                raise BadRequestData(
+                    "an application/json body must not have @context: use a Link header"
+                )
+            return self.link_context
+        if not has_context:
+            raise BadRequestData("an application/ld+json entity must have an @context")
+        key = orjson.dumps(item["@context"])
+        found = self._resolved.get(key)
+        if found is None:
+            try:
+                found = await _resolve(self.hub, item["@context"])
+            except CetateError as error:
+                found = error
+            self._resolved[key] = found
+        if isinstance(found, CetateError):
+            raise found
+        return found
 
 
 async def _resolve(hub: Hub, context: Any) -> Context:
@@ -145,7 +196,11 @@ def _has_context(payload: Any) -> bool:
 
 def output_format(request: Request, geo_allowed: bool = False) -> str:
     """``json``, ``ld`` or ``geo``, from the Accept header (406 when nothing fits)."""
-    accept = request.headers.get("accept", "")
+    return negotiate(request.headers.get("accept", ""), geo_allowed)
+
+
+def negotiate(accept: str, geo_allowed: bool = False) -> str:
+    """``json``, ``ld`` or ``geo`` for an Accept header value (406 when nothing fits)."""
     if not accept.strip():
         return "json"
     ranked: list[tuple[float, int, str]] = []
@@ -183,6 +238,9 @@ def json_response(
     context_ref: Any = list(ctx.urls) if ctx.urls else CORE_CONTEXT_URL
     if isinstance(context_ref, list) and len(context_ref) == 1:
         context_ref = context_ref[0]
+    if fmt == "geo" and isinstance(body, dict):
+        # GeoJSON carries its JSON-LD context in the body (NGSI-LD 6.3.15)
+        body = {**body, "@context": context_ref}
     if fmt == "ld":
         if isinstance(body, dict):
             body = {**body, "@context": context_ref}
@@ -194,6 +252,12 @@ def json_response(
         out_headers["Link"] = link_header(link)
         media = GEO_JSON if fmt == "geo" else JSON
     return Response(orjson.dumps(body), status_code=status, media_type=media, headers=out_headers)
+
+
+def location(base: str, resource_id: str) -> str:
+    """A Location header value: non-ASCII characters of the id percent-encoded (headers are
+    Latin-1 on the wire)."""
+    return base + quote(resource_id, safe=":/@!$&'()*+,;=-._~")
 
 
 def problem_response(error: CetateError) -> Response:
@@ -219,7 +283,10 @@ def names_param(request: Request, key: str, ctx: Context) -> frozenset[str] | No
     names = [n.strip() for n in raw.split(",") if n.strip()]
     if not names:
         raise BadRequestData(f"{key} is empty")
-    return frozenset(ctx.expand(n) for n in names)
+    iris = frozenset(ctx.expand(n) for n in names)
+    if any(iri[0] == "@" for iri in iris):  # id, type: entity members, not attributes
+        raise BadRequestData(f"{key} names entity members, not attributes: {raw!r}")
+    return iris
 
 
 def int_param(request: Request, key: str, default: int | None, minimum: int = 0) -> int | None:
@@ -233,3 +300,67 @@ def int_param(request: Request, key: str, default: int | None, minimum: int = 0)
     if value < minimum:
         raise BadRequestData(f"{key} must be at least {minimum}, got {value}")
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks made before routing
+
+
+#: Paths (after the API prefix) that may answer in GeoJSON: entity query and retrieval.
+_GEO_PATHS = re.compile(r"^/entities(/[^/]+)?$|^/entityOperations/query$")
+_BODY_MEDIA = frozenset({JSON, JSON_LD, MERGE_PATCH})
+
+
+class NgsiLdRequests:
+    """ASGI middleware in front of the NGSI-LD API, for what is decided before routing:
+
+    * a trailing slash is dropped (``/entities/`` is ``/entities``), without a redirect;
+    * an empty path segment (``/entities//attrs/speed``) is a 400 BadRequestData: an id or a
+      name is missing, whatever the resource;
+    * a body that is not JSON is a 415 and an Accept that allows no JSON a 406, before the
+      resource is looked up (so an unknown entity still answers 415/406, as the spec orders).
+    """
+
+    def __init__(self, app: Any, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix + "/"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        rest = path[len(self.prefix) :]
+        raw_path: bytes = scope.get("raw_path") or path.encode()
+        if len(rest) > 1 and rest.endswith("/"):
+            rest = rest[:-1]
+            scope = dict(scope, path=self.prefix + rest, raw_path=raw_path[:-1])
+        # empty segments are looked for in the raw path: an expanded IRI in a segment
+        # (/types/https%3A%2F%2F...) decodes to "//" without being empty
+        error = self._check(scope, rest, b"//" in raw_path.rstrip(b"/"))
+        if error is not None:
+            await problem_response(error)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _check(scope: Any, rest: str, empty_segment: bool) -> CetateError | None:
+        if empty_segment:
+            return BadRequestData(f"the path {rest} has an empty segment: an id or name is missing")
+        headers = {k.lower(): v for k, v in scope["headers"] if k.lower() in _CHECKED}
+        method = scope["method"]
+        if method in ("POST", "PATCH", "PUT") and b"content-type" in headers:
+            media = headers[b"content-type"].decode("latin-1").split(";")[0].strip().lower()
+            if media not in _BODY_MEDIA:
+                return UnsupportedMediaType(
+                    f"Content-Type {media} is not supported: use {JSON} or {JSON_LD}"
+                )
+        if method == "GET" and b"accept" in headers:
+            try:
+                negotiate(headers[b"accept"].decode("latin-1"), _GEO_PATHS.match(rest) is not None)
+            except NotAcceptable as error:
+                return error
+        return None
+
+
+_CHECKED = frozenset({b"content-type", b"accept"})

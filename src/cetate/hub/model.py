@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -78,6 +79,10 @@ INSTANCE_MEMBERS = frozenset(
         "lang",
     }
 )
+#: NGSI-LD Null: the value that deletes an attribute in merge and update operations.
+NGSI_LD_NULL = "urn:ngsi-ld:null"
+#: The IRI ``scope`` expands to: an entity member, not an attribute.
+SCOPE = "https://uri.etsi.org/ngsi-ld/scope"
 SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt"})
 ENTITY_MEMBERS = frozenset({"id", "type", "scope", "@context", "createdAt", "modifiedAt"})
 # Characters NGSI-LD forbids in names (clause 4.6.2) plus those that break the query language.
@@ -176,6 +181,31 @@ def check_uri(text: Any, field: str) -> str:
     return text
 
 
+def check_entity_id(text: Any, field: str = "entity id") -> str:
+    """An entity id: a URI without invisible or look-alike code points (bidi overrides,
+    zero-width and other default-ignorable characters, non-ASCII spaces, noncharacters), which
+    make two ids that look the same differ. Relationship objects are not held to this."""
+    entity_id = check_uri(text, field)
+    if not entity_id.isascii() and not all(map(_visible_code_point, entity_id)):
+        raise BadRequestData(f"{field} contains an invisible or non-printing character: {text!r}")
+    return entity_id
+
+
+_INVISIBLE = frozenset({0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800, 0x034F, 0x180E})
+
+
+@lru_cache(maxsize=4096)
+def _visible_code_point(char: str) -> bool:
+    code = ord(char)
+    if code < 0x80:
+        return True
+    if code in _INVISIBLE or 0xFE00 <= code <= 0xFE0F or 0xE0000 <= code <= 0xE0FFF:
+        return False  # fillers, blank patterns, variation selectors, tags
+    if 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE:
+        return False  # noncharacters
+    return unicodedata.category(char) not in ("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp")
+
+
 def check_name(name: Any, field: str) -> str:
     if isinstance(name, str) and _valid_name(name):
         return name
@@ -186,7 +216,8 @@ def check_name(name: Any, field: str) -> str:
 
 @lru_cache(maxsize=65536)
 def _valid_name(name: str) -> bool:
-    return bool(name) and _FORBIDDEN_NAME.search(name) is None
+    # a leading "@" is a JSON-LD keyword (@id, @type...), never a name
+    return bool(name) and name[0] != "@" and _FORBIDDEN_NAME.search(name) is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,7 +228,7 @@ def parse_entity(payload: Any, ctx: TermMap, now: str) -> Entity:
     """Validate a client's entity (normalized or concise form) and return it expanded."""
     if not isinstance(payload, dict):
         raise BadRequestData("an entity must be a JSON object")
-    entity_id = check_uri(payload.get("id"), "entity id")
+    entity_id = check_entity_id(payload.get("id"))
     types = parse_types(payload.get("type"), ctx)
     entity: Entity = {"id": entity_id, "type": types, "createdAt": now, "modifiedAt": now}
     if "scope" in payload:
@@ -213,6 +244,8 @@ def parse_types(raw: Any, ctx: TermMap) -> list[str]:
     types: list[str] = []
     for name in names:
         iri = ctx.expand(check_name(name, "entity type"))
+        if iri[0] == "@":  # "type" itself is an alias of @type in the core context
+            raise BadRequestData(f"{name!r} is a JSON-LD keyword, not an entity type")
         if iri not in types:
             types.append(iri)
     return types
@@ -310,7 +343,11 @@ def parse_instance(iri: str, raw: Any, ctx: TermMap, now: str, name: str) -> Ins
             raise BadRequestData(f"attribute {name!r} has an unknown type {kind!r}")
     instance: Instance = {"type": kind}
     _copy_main_value(instance, raw, kind, name)
-    if kind == "GeoProperty" and point_position(instance["value"]) is None:
+    if (
+        kind == "GeoProperty"
+        and point_position(instance["value"]) is None
+        and instance["value"] != NGSI_LD_NULL  # a deletion in merge / update
+    ):
         validate_geojson_geometry(instance["value"])  # the general (slower) check
     for member, member_value in raw.items():
         if member in _MAIN_MEMBERS:
@@ -409,6 +446,14 @@ def render_entity(entity: Entity, ctx: TermMap, options: RenderOptions) -> dict[
         if wanted is not None and iri not in wanted:
             continue
         name = ctx.compact(iri)
+        if options.key_values and (len(instances) > 1 or "datasetId" in instances[0]):
+            # a multi-attribute in keyValues: {"dataset": {datasetId or "@none": value}}
+            out[name] = {
+                "dataset": {
+                    i.get("datasetId", "@none"): _key_value(i, options.lang) for i in instances
+                }
+            }
+            continue
         rendered = [render_instance(i, ctx, options) for i in instances]
         out[name] = rendered[0] if len(rendered) == 1 else rendered
     return out

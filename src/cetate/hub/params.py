@@ -10,7 +10,7 @@ from fastapi import Request
 from cetate.errors import BadRequestData
 from cetate.hub.context import Context
 from cetate.hub.http import flag_options, hub_of, int_param, names_param
-from cetate.hub.model import RenderOptions, check_name, check_uri
+from cetate.hub.model import RenderOptions, check_entity_id, check_name, check_uri
 from cetate.hub.query import map_q_names, parse_geoquery, parse_q
 from cetate.hub.store.base import LOCATION, EntityQuery
 
@@ -79,9 +79,13 @@ def entity_query(request: Request, ctx: Context, require_filter: bool = True) ->
     scopes: tuple[str, ...] = ()
     if "scopeQ" in params:
         scopes = tuple(s for s in re.split(r"[,|]", params["scopeQ"]) if s)
-    if require_filter and not (types or ids or id_pattern or q or geo or attrs or scopes):
+    local = params.get("local") == "true"
+    if require_filter and not (local or types or id_pattern or q or geo or attrs or scopes):
+        # an id list alone is no query (NGSI-LD 5.7.2): it needs a type, attrs, q, scopeQ, a
+        # geo-query or local=true beside it
         raise BadRequestData(
-            "a query needs at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query"
+            "a query needs at least one of type, idPattern, attrs, q, scopeQ, a geo-query or "
+            "local=true"
         )
     limit, offset = page(request)
     return EntityQuery(
@@ -177,4 +181,4 @@ def page(request: Request) -> tuple[int, int]:
 
 
 def path_id(entity_id: str) -> str:
-    return check_uri(entity_id, "entity id")
+    return check_entity_id(entity_id)

@@ -1339,11 +1339,20 @@ def _shape_of(gtype: str, coords: Any, prefix: str, where: str) -> Any:
 
 def _validated_shape(gtype: str, coords: Any, prefix: str, where: str = "coordinates") -> Any:
     shape = _shape_of(gtype, coords, prefix, where)
-    # Self-intersecting rings, holes outside their shell, zero-length lines: RFC 7946 forbids
-    # them and GEOS predicates give wrong answers (or raise) on them.
+    # Holes outside their shell, nested shells, zero-length lines: GEOS predicates give wrong
+    # answers (or raise) on them, so they are refused. A self-intersecting ring is not against
+    # RFC 7946 (which asks only for closed rings of four or more positions) and real data has
+    # them (a shell that crosses itself by a few centimetres): it is accepted, and predicates
+    # see the shape repaired by GEOS make_valid (the area it encloses, split where it crosses).
     if not shapely.is_valid(shape):
-        raise _fail_geo(prefix, where, f"invalid {gtype}: {shapely.is_valid_reason(shape)}")
+        reason = shapely.is_valid_reason(shape)
+        if gtype in ("Polygon", "MultiPolygon") and _SELF_INTERSECTION.match(reason):
+            return shapely.make_valid(shape)
+        raise _fail_geo(prefix, where, f"invalid {gtype}: {reason}")
     return shape
+
+
+_SELF_INTERSECTION = re.compile(r"(Ring )?Self-intersection")
 
 
 def _geometry_shape(geometry: Any, prefix: str, depth: int = 0) -> Any:
@@ -1407,6 +1416,9 @@ def _stored_shape(geometry: Mapping[str, Any]) -> Any:
     if not (-180.0 <= minx <= maxx <= 180.0 and -90.0 <= miny <= maxy <= 90.0):
         raise ValueError("not WGS84 positions")
     if not shapely.is_valid(shape):
+        reason = shapely.is_valid_reason(shape)
+        if shape.geom_type in ("Polygon", "MultiPolygon") and _SELF_INTERSECTION.match(reason):
+            return shapely.make_valid(shape)  # as _validated_shape let it in
         raise ValueError("invalid geometry")
     return shape
 

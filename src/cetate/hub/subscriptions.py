@@ -863,6 +863,11 @@ def _add_deleted(
                     current["dataset"][instance.get("datasetId", "@none")] = NGSI_LD_NULL
             elif current is None:
                 out[name] = NGSI_LD_NULL
+            elif remaining:  # one instance left: show the deleted ones beside it
+                dataset = {remaining[0].get("datasetId", "@none"): current}
+                for instance in gone:
+                    dataset[instance.get("datasetId", "@none")] = NGSI_LD_NULL
+                out[name] = {"dataset": dataset}
             continue
         if not remaining:  # the whole attribute went: one NGSI-LD Null stands for it
             default = _matching(gone, None) or gone[0]

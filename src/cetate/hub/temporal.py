@@ -53,8 +53,8 @@ from cetate.hub.model import (
     Instance,
     RenderOptions,
     TermMap,
+    check_entity_id,
     check_name,
-    check_uri,
     instance_time,
     parse_instance,
     parse_time,
@@ -570,6 +570,74 @@ def _instance_text(instance: Instance, timeproperty: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Pagination of instances (clause 6.3.10)
+
+#: The most attribute instances one temporal response holds. Beyond it the response is cut at a
+#: time and answered with 206 and ``Content-Range: date-time <start>-<end>/<size>``; the client
+#: asks for the next range with timeAt. (The ETSI suite requires that 2 attributes x 20
+#: instances be cut and that 2 entities x 2 attributes x 5 instances be not.)
+INSTANCE_PAGE = 30
+
+EntityHistory = tuple[str, list[str], dict[str, list[Instance]]]
+
+
+def paginate(
+    found: Sequence[EntityHistory], query: TemporalQuery, limit: int = INSTANCE_PAGE
+) -> tuple[list[EntityHistory], str | None]:
+    """Cut the instances of a response to ``limit``, oldest first (newest first with lastN), at
+    one moment for every attribute and entity so the range holds everything in it. Returns the
+    entities and the Content-Range value, None when nothing was cut."""
+    prop = query.timeproperty
+    moments = sorted(
+        (stored_time_us(_instance_text(i, prop)), _instance_text(i, prop))
+        for _, _, attrs in found
+        for instances in attrs.values()
+        for i in instances
+    )
+    if len(moments) <= limit:
+        return list(found), None
+    newest_first = query.last_n is not None
+    if newest_first:
+        moments.reverse()
+    first, last = moments[0], moments[limit - 1]
+    low, high = (last[0], first[0]) if newest_first else (first[0], last[0])
+    cut = [
+        (
+            entity_id,
+            types,
+            {
+                iri: [
+                    i for i in instances if low <= stored_time_us(_instance_text(i, prop)) <= high
+                ]
+                for iri, instances in attrs.items()
+            },
+        )
+        for entity_id, types, attrs in found
+    ]
+    # The range starts where the query did when the query bounds that side, else at the first
+    # instance given; it ends at the last instance given.
+    start = first[1]
+    if newest_first:
+        bound = query.time_at_us if query.timerel == "before" else None
+        if query.timerel == "between":
+            bound = query.end_time_at_us
+    else:
+        bound = query.time_at_us if query.timerel in ("after", "between") else None
+    if bound is not None:
+        start = format_instant(bound)
+    size = str(query.last_n) if query.last_n is not None else "*"
+    return cut, f"date-time {start}-{last[1]}/{size}"
+
+
+def empty_attribute(kind: str, view: TemporalView) -> Any:
+    """An attribute with no instance in the range a page covers: ``[]``, or in the simplified
+    representation ``{"type": kind, "values": []}`` (``objects``...)."""
+    if view.representation == TEMPORAL_VALUES:
+        return {"type": kind, _SIMPLIFIED.get(kind, ("values", "", False))[0]: []}
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
 # Rendering
 
 
@@ -694,6 +762,6 @@ def parse_temporal_entity(
     """(id, expanded types, instances by attribute) of a temporal entity a client sends."""
     if not isinstance(payload, dict):
         raise BadRequestData("a temporal entity must be a JSON object")
-    entity_id = check_uri(payload.get("id"), "entity id")
+    entity_id = check_entity_id(payload.get("id"))
     types = parse_types(payload.get("type"), ctx)
     return entity_id, types, parse_temporal_attributes(payload, ctx, now)
