@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -44,6 +44,7 @@ from cetate.hub.changes import Change
 from cetate.hub.context import Context, ContextResolver
 from cetate.hub.core_context import CORE_CONTEXT_URL
 from cetate.hub.model import (
+    ATTRIBUTE_TYPES,
     INSTANCE_MEMBERS,
     Entity,
     RenderOptions,
@@ -62,7 +63,7 @@ from cetate.hub.query import (
     parse_geoquery,
     parse_q,
 )
-from cetate.hub.store.base import LOCATION, EntityQuery, Subscription
+from cetate.hub.store.base import LOCATION, EntityQuery, Subscription, in_scope
 
 __all__ = [
     "ACCEPTS",
@@ -652,7 +653,7 @@ def selects(compiled: CompiledSubscription, entity: Entity) -> bool:
             i["type"] == "GeoProperty" and match_geo(compiled.geo, i["value"]) for i in instances
         ):
             return False
-    return not compiled.scopes or _in_scope(entity.get("scope") or (), compiled.scopes)
+    return not compiled.scopes or in_scope(entity.get("scope") or (), compiled.scopes)
 
 
 def triggers(compiled: CompiledSubscription, change: Change, now: datetime) -> bool:
@@ -693,20 +694,6 @@ def _event(compiled: CompiledSubscription, change: Change) -> bool:
         or ("attributeUpdated" in wanted and touches(a for a in change.written if a in old))
         or ("attributeDeleted" in wanted and touches(change.deleted))
     )
-
-
-def _in_scope(scopes: Sequence[str], wanted: Sequence[str]) -> bool:
-    for scope in scopes:
-        for prefix in wanted:
-            if prefix == "/#":
-                return True
-            if prefix.endswith("/#"):
-                base = prefix[:-2]
-                if scope == base or scope.startswith(base + "/"):
-                    return True
-            elif scope == prefix:
-                return True
-    return False
 
 
 def entity_query(compiled: CompiledSubscription, limit: int) -> list[EntityQuery]:
@@ -913,27 +900,13 @@ def _null_instance(
     return null
 
 
-_INFERABLE: Final = frozenset(
-    {
-        "Property",
-        "Relationship",
-        "GeoProperty",
-        "LanguageProperty",
-        "ListProperty",
-        "ListRelationship",
-        "JsonProperty",
-        "VocabProperty",
-    }
-)
-
-
 def _concise(rendered: Any) -> Any:
     """The concise form (clause 4.5.9) of a normalized attribute: the type goes where its
     main member tells it; a Property or GeoProperty holding only a value becomes the value
     (a Property value that is an object or array keeps its ``value`` wrapper)."""
     if isinstance(rendered, list):
         return [_concise(item) for item in rendered]
-    if not isinstance(rendered, dict) or rendered.get("type") not in _INFERABLE:
+    if not isinstance(rendered, dict) or rendered.get("type") not in ATTRIBUTE_TYPES:
         return rendered
     kind = rendered["type"]
     out = {

@@ -60,7 +60,7 @@ def matches(entity: Entity, query: EntityQuery) -> bool:
     attrs = entity["attrs"]
     if query.attrs is not None and not any(a in attrs for a in query.attrs):
         return False
-    if query.scopes and not _in_scope(entity.get("scope") or [], query.scopes):
+    if query.scopes and not in_scope(entity.get("scope") or [], query.scopes):
         return False
     if query.q is not None and not match_q(query.q, entity):
         return False
@@ -108,9 +108,13 @@ def literal_prefix(pattern: str) -> str:
     return text
 
 
-def _in_scope(scopes: Sequence[str], wanted: Sequence[str]) -> bool:
+def in_scope(scopes: Sequence[str], wanted: Sequence[str]) -> bool:
+    """Whether an entity's scopes match a scopeQ's alternatives (``/City/#`` takes a subtree,
+    ``/#`` everything with a scope)."""
     for scope in scopes:
         for prefix in wanted:
+            if prefix == "/#":
+                return True
             if prefix.endswith("/#"):
                 base = prefix[:-2]
                 if scope == base or scope.startswith(base + "/"):
