@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # Query results per page when the client does not say, and the most it may ask for.
     default_limit: int = 20
     max_limit: int = 10_000
+    # Attribute instances in one temporal response; beyond it the answer is 206 with a
+    # Content-Range telling the client where to continue (NGSI-LD 6.3.10).
+    temporal_page: int = 10_000
     # Notification delivery: attempts per notification and the first retry delay.
     notify_attempts: int = 5
     notify_backoff_s: float = 0.5

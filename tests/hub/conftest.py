@@ -17,7 +17,10 @@ from cetate.web.app import create_app
 @pytest.fixture
 def client(store: Store) -> Iterator[TestClient]:
     """The API over each store, with remote @context fetching off (tests run offline)."""
-    settings = Settings(store="unused", allow_remote_contexts=False, max_body_bytes=1_000_000)
+    # A small temporal page, so tests see responses cut into 206 pages.
+    settings = Settings(
+        store="unused", allow_remote_contexts=False, max_body_bytes=1_000_000, temporal_page=30
+    )
     hub = Hub(store, ContextResolver(directory=None, allow_remote=False), settings)
     with TestClient(create_app(settings, hub)) as test_client:
         yield test_client

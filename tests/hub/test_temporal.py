@@ -1039,3 +1039,25 @@ def test_a_page_cuts_every_attribute_at_the_same_time(client: TestClient) -> Non
     assert simplified["fuelLevel"] == {"type": "Property", "values": []}
     newest = client.get(f"{url}?lastN=100").json()
     assert newest["speed"] == [] and len(newest["fuelLevel"]) == 30
+
+
+def test_the_default_page_answers_last_n_whole(tmp_path: Any) -> None:
+    """With the default settings a client asking for the last 100 readings gets all 100."""
+    from cetate.config import Settings
+    from cetate.web.app import create_app
+
+    settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}", allow_remote_contexts=False)
+    readings = [
+        {"type": "Property", "value": n, "observedAt": f"2026-11-22T{n // 60:02d}:{n % 60:02d}:00Z"}
+        for n in range(150)
+    ]
+    with TestClient(create_app(settings)) as client:
+        created = client.post(
+            f"{BASE}/temporal/entities",
+            json={"id": VEHICLE, "type": "Vehicle", "speed": readings},
+        )
+        assert created.status_code == 201, created.text
+        response = client.get(f"{BASE}/temporal/entities/{VEHICLE}?lastN=100")
+        assert response.status_code == 200
+        values = [i["value"] for i in response.json()["speed"]]
+        assert values == list(range(50, 150))

@@ -215,7 +215,7 @@ def _temporal_response(
 ) -> Response:
     fmt = output_format(request)
     kinds = _kinds(found)
-    found, content_range = _page(found, view, temporal)
+    found, content_range = _page(found, view, temporal, hub_of(request).settings.temporal_page)
     body = [_render(entity, ctx, view, temporal, kinds) for entity in found]
     headers = {"NGSILD-Results-Count": str(count)} if count is not None else {}
     if content_range is None:
@@ -225,12 +225,12 @@ def _temporal_response(
 
 
 def _page(
-    found: Sequence[Found], view: TemporalView, temporal: TemporalQuery
+    found: Sequence[Found], view: TemporalView, temporal: TemporalQuery, limit: int
 ) -> tuple[list[Found], str | None]:
     """Instances beyond one page are cut (aggregations are computed over everything)."""
     if view.representation == AGGREGATED_VALUES:
         return list(found), None
-    return paginate(found, temporal)
+    return paginate(found, temporal, limit)
 
 
 def _kinds(found: Sequence[Found]) -> dict[tuple[str, str], str]:
@@ -308,7 +308,7 @@ async def retrieve_temporal(request: Request, entity_id: str) -> Response:
         # no time selection: none of the attributes has any history at all
         raise ResourceNotFound(f"entity {entity_id} has no history of the attributes asked for")
     kinds = _kinds([found])
-    page, content_range = _page([found], view, temporal)
+    page, content_range = _page([found], view, temporal, hub.settings.temporal_page)
     body = _render(page[0], ctx, view, temporal, kinds)
     if content_range is None:
         return json_response(body, ctx, fmt)
