@@ -10,6 +10,8 @@ last transactions, which ``CETATE_SQLITE_SYNC=FULL`` prevents at the cost of an 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -128,8 +130,14 @@ class SqliteStore:
         self._pending_akeys: dict[str, int] = {}
         # An in-memory database exists once per connection: share one.
         self._shared: sqlite3.Connection | None = None
+        self._lock_file: int | None = None
         if self.path == ":memory:":
             self._shared = self._connect()
+        else:
+            # Writers of every process queue on this file's lock: the kernel wakes the next one
+            # the moment it is free, where SQLite's own busy handler sleeps and retries (up to
+            # 100 ms a time: measured p99 0.9 s for PATCH with two API processes).
+            self._lock_file = os.open(self.path + ".writelock", os.O_RDWR | os.O_CREAT, 0o644)
         with self._write_lock:  # executescript commits on its own: no BEGIN around it
             self._db().executescript(SCHEMA)
 
@@ -158,16 +166,22 @@ class SqliteStore:
     @contextmanager
     def _writer(self) -> Iterator[sqlite3.Connection]:
         with self._write_lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            self._pending_akeys = {}
+            if self._lock_file is not None:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX)
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            self._akeys.update(self._pending_akeys)
+                db = self._db()
+                db.execute("BEGIN IMMEDIATE")
+                self._pending_akeys = {}
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+                self._akeys.update(self._pending_akeys)
+            finally:
+                if self._lock_file is not None:
+                    fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
@@ -178,6 +192,9 @@ class SqliteStore:
             yield self._db()
 
     def close(self) -> None:
+        if self._lock_file is not None:
+            os.close(self._lock_file)
+            self._lock_file = None
         with self._connections_lock:
             for db in self._connections:
                 db.close()
