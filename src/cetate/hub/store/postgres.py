@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import random
 import struct
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -122,6 +123,8 @@ _TABLES = (
     "tenants, entities, entity_locks, entity_types, geo, history_entities, attr_names, history, "
     "subscriptions"
 )
+_ANALYZE_AFTER_WRITES = 20_000  # entity writes between two refreshes of the statistics
+_GEO_PAGE = 64  # documents read at a time when paging through geo-query candidates
 _BUMP_SUBSCRIPTIONS = "UPDATE counters SET value = value + 1 WHERE name = 'subscriptions'"
 _SCHEMA_LOCK = 0x63657461746501  # advisory lock key: one process creates the schema at a time
 
@@ -171,6 +174,9 @@ class PostgresStore:
             raise ConfigError(
                 f"cannot create the Cetate tables in PostgreSQL at {where}: {_first_line(error)}"
             ) from None
+        self._analyze_lock = threading.Lock()
+        self._analyzing = False
+        self._writes_since_analyze = 0
         self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
             url,
             min_size=min_size,
@@ -216,7 +222,9 @@ class PostgresStore:
         unique = sorted(set(ids))
         for attempt in range(_ATTEMPTS):
             try:
-                return self._mutate_once(tenant, unique, fn)
+                changes = self._mutate_once(tenant, unique, fn)
+                self._count_writes(len(changes))
+                return changes
             except _Retry as retry:
                 cause = retry.__cause__
                 if attempt == _ATTEMPTS - 1 and cause is not None:
@@ -226,6 +234,29 @@ class PostgresStore:
                 )
                 time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def _count_writes(self, count: int) -> None:
+        """Refresh the planner's statistics after many writes, in the background.
+
+        Autovacuum gets to it within minutes; until then, right after a bulk load, plans rest on
+        an empty table's figures (a near query took 100 ms instead of 9)."""
+        with self._analyze_lock:
+            self._writes_since_analyze += count
+            if self._analyzing or self._writes_since_analyze < _ANALYZE_AFTER_WRITES:
+                return
+            self._analyzing = True
+            self._writes_since_analyze = 0
+        threading.Thread(target=self._analyze, name="cetate-analyze", daemon=True).start()
+
+    def _analyze(self) -> None:
+        try:
+            with self._conn() as conn:
+                conn.execute("ANALYZE entities, entity_types, geo, history_entities")
+        except Exception as error:  # statistics are an optimisation: never fail a write
+            log_event(log, "store.analyze_failed", logging.WARNING, error=repr(error))
+        finally:
+            with self._analyze_lock:
+                self._analyzing = False
 
     def _mutate_once(self, tenant: str, ids: list[str], fn: Mutation) -> list[Change]:
         pending_akeys: dict[str, int] = {}
@@ -434,6 +465,10 @@ class PostgresStore:
         return None if row is None else row[0]
 
     def query(self, tenant: str, query: EntityQuery) -> tuple[list[Entity], int | None]:
+        geo_sql, geo_params = ("", []) if query.geo is None else _geo_condition(query.geo)
+        if geo_sql and not query.ids:
+            with self._conn() as conn:
+                return _filter(_geo_candidates(conn, tenant, query, geo_sql, geo_params), query)
         where, params = _candidate_where(tenant, query)
         with self._conn() as conn:
             if _sql_is_exact(query):
@@ -859,6 +894,38 @@ def _filter(rows: Iterable[tuple[Any, ...]], query: EntityQuery) -> tuple[list[E
         if not query.count and total >= query.offset + query.limit:
             break
     return results, (total if query.count else None)
+
+
+def _geo_candidates(
+    conn: psycopg.Connection[Any],
+    tenant: str,
+    query: EntityQuery,
+    geo_sql: str,
+    geo_params: list[Any],
+) -> Iterator[tuple[Entity]]:
+    """Geo-query candidates in id order: ids from the GiST index, then documents a page at a
+    time. Driving from the geometry index whatever the planner's statistics say (right after a
+    bulk load they are stale, and it sorted every entity of the type: measured 100 ms)."""
+    ids = [
+        entity_id
+        for (entity_id,) in conn.execute(
+            f"SELECT DISTINCT g.id FROM geo g WHERE g.tenant = %s AND g.attr = %s AND {geo_sql} "
+            "ORDER BY g.id",
+            [tenant, query.geoproperty, *geo_params],
+        )
+    ]
+    for start in range(0, len(ids), _GEO_PAGE):
+        chunk = ids[start : start + _GEO_PAGE]
+        docs = dict(
+            conn.execute(
+                "SELECT id, doc FROM entities WHERE tenant = %s AND id = ANY(%b::text[])",
+                [tenant, chunk],
+            ).fetchall()
+        )
+        for entity_id in chunk:
+            doc = docs.get(entity_id)
+            if doc is not None:
+                yield (doc,)
 
 
 def _exact_page(
