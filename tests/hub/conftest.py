@@ -24,3 +24,4 @@ def client(store: Store) -> Iterator[TestClient]:
     hub = Hub(store, ContextResolver(directory=None, allow_remote=False), settings)
     with TestClient(create_app(settings, hub)) as test_client:
         yield test_client
+    hub.writer.close()  # the store itself is closed by its fixture
