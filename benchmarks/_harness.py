@@ -49,18 +49,10 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 6
 
 
 @contextmanager
-def cetate_server(
-    store_url: str, workers: int = 1, extra_env: dict[str, str] | None = None
-) -> Iterator[str]:
-    """``cetate serve`` on a free loopback port; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, **(extra_env or {})}
-    command = [sys.executable, "-m", "cetate.cli", "serve", "--store", store_url]
+def _server(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A server subprocess on a loopback port, up before the block and stopped after it."""
     process = subprocess.Popen(
-        [*command, "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -72,21 +64,24 @@ def cetate_server(
 
 
 @contextmanager
+def cetate_server(
+    store_url: str, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``cetate serve`` on a free loopback port; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "cetate.cli", "serve", "--store", store_url]
+    command += ["--port", str(port), "--workers", str(workers)]
+    with _server(command, port, {**os.environ, **(extra_env or {})}) as base:
+        yield base
+
+
+@contextmanager
 def bare_server(workers: int = 1) -> Iterator[str]:
     """The baseline: a bare FastAPI app on the same uvicorn settings as cetate serve."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "_bare_app.py"), str(port), str(workers)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base}/health", process)
+    command = [sys.executable, str(ROOT / "benchmarks" / "_bare_app.py"), str(port), str(workers)]
+    with _server(command, port) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @dataclass
