@@ -101,7 +101,7 @@ def serve(
     run_server(settings)
 
 
-def run_server(settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
+def run_server(settings: Settings) -> None:
     import uvicorn
 
     from cetate.logs import setup_logging
@@ -111,8 +111,6 @@ def run_server(settings: Settings, on_ready: Callable[[], None] | None = None) -
     hub = guarded(lambda: build_hub(settings))  # also checks the store before workers start
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(f"Cetate hub ({hub.store.name}) at {url}/ngsi-ld/v1  (API docs: {url}/docs)")
-    if on_ready is not None:
-        on_ready()
     if settings.workers > 1:
         hub.close()
         # Each worker process builds its own hub from the settings, passed down as CETATE_*.

@@ -430,7 +430,7 @@ def test_tenants_are_apart_and_writes_from_other_threads_are_notified(
     create(client, car(1))  # default tenant: not this subscription's business
     hub = client.app.state.hub  # type: ignore[attr-defined]
     entity = parse_entity(car(2), hub.contexts.core(), now_iso())
-    writer = threading.Thread(target=hub.create, args=("brasov", entity))
+    writer = threading.Thread(target=hub.upsert, args=("brasov", [entity], True))
     writer.start()
     writer.join()
     [body] = receiver.wait(1)

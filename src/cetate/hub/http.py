@@ -27,7 +27,7 @@ from cetate.errors import (
 )
 from cetate.hub.context import Context, link_header
 from cetate.hub.core_context import CORE_CONTEXT_URL
-from cetate.hub.service import Hub
+from cetate.hub.service import Hub, call_store
 
 T = TypeVar("T")
 
@@ -44,10 +44,8 @@ def hub_of(request: Request) -> Hub:
 
 
 async def run(hub: Hub, fn: Callable[..., T], *args: Any) -> T:
-    """Call the store's world: inline for SQLite (microseconds), in a thread for PostgreSQL."""
-    if hub.store.blocking:
-        return await anyio.to_thread.run_sync(lambda: fn(*args))
-    return fn(*args)
+    """Call the store's world from a request (see ``service.call_store``)."""
+    return await call_store(hub, fn, *args)
 
 
 async def run_batch(fn: Callable[..., T], *args: Any) -> T:

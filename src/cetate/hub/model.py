@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
@@ -578,9 +578,3 @@ def copy_entity(entity: Entity) -> Entity:
 def instance_time(instance: Instance) -> str:
     """The time a history row is filed under: observedAt when given, else the modification."""
     return str(instance.get("observedAt") or instance["modifiedAt"])
-
-
-def map_instances(
-    attrs: Mapping[str, list[Instance]], fn: Callable[[Instance], Instance]
-) -> dict[str, list[Instance]]:
-    return {iri: [fn(i) for i in instances] for iri, instances in attrs.items()}

@@ -41,7 +41,7 @@ from cetate.errors import CetateError
 from cetate.hub.changes import Change
 from cetate.hub.context import link_header
 from cetate.hub.model import Entity, format_time
-from cetate.hub.service import Hub
+from cetate.hub.service import Hub, call_store
 from cetate.hub.store.base import Subscription
 from cetate.hub.subscriptions import (
     CompiledSubscription,
@@ -635,7 +635,4 @@ class Notifier:
         await self._store(write)
 
     async def _store(self, fn: Callable[..., T], *args: Any) -> T:
-        """Call the store: inline when it is local (SQLite), in a thread when it may block."""
-        if self.hub.store.blocking:
-            return await asyncio.to_thread(fn, *args)
-        return fn(*args)
+        return await call_store(self.hub, fn, *args)
