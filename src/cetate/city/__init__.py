@@ -1,0 +1,1 @@
+"""The physical city: OSM street networks, routing, isochrones, places and population."""
