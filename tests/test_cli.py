@@ -99,3 +99,44 @@ def test_unknown_store_url_is_one_line() -> None:
     result = runner.invoke(app, ["load", "x.json", "--store", "mongodb://somewhere"])
     assert result.exit_code == 2
     assert "unknown store URL" in result.output
+
+
+def test_city_load_writes_places_and_roads(helsinki_pbf: Path, tmp_path: Path) -> None:
+    db = tmp_path / "city.db"
+    result = runner.invoke(
+        app,
+        ["city", "load", str(helsinki_pbf), "--store", f"sqlite:///{db}"],
+        env={"CETATE_CITY_CACHE": str(tmp_path / "graphs")},
+    )
+    assert result.exit_code == 0, result.output
+    assert "drive:" in result.output and "turn restrictions" in result.output
+    store = SqliteStore(db)
+    try:
+        types = {summary.type for summary in store.types("")}
+    finally:
+        store.close()
+    assert {"PointOfInterest", "OffStreetParking", "RoadSegment", "Road"} <= {
+        t.rsplit("/", 1)[-1] for t in types
+    }
+
+
+def test_city_load_errors_are_one_line(helsinki_pbf: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.osm.pbf"
+    truncated.write_bytes(helsinki_pbf.read_bytes()[: helsinki_pbf.stat().st_size // 2])
+    empty = tmp_path / "empty.osm"
+    empty.write_text(
+        '<?xml version="1.0"?><osm version="0.6">'
+        '<node id="1" lat="45.6" lon="25.6" version="1"/></osm>'
+    )
+    env = {"CETATE_CITY_CACHE": str(tmp_path / "graphs")}
+    store = f"sqlite:///{tmp_path / 'x.db'}"
+    for path, reason in (
+        (tmp_path / "missing.pbf", "no such file"),
+        (truncated, "not a readable OSM extract"),
+        (empty, "no roads"),
+    ):
+        result = runner.invoke(app, ["city", "load", str(path), "--store", store], env=env)
+        assert result.exit_code == 2, result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("cetate:")]
+        assert len(errors) == 1 and reason in errors[0], result.output
+        assert "Traceback" not in result.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -62,7 +63,9 @@ class Profile:
 
     def with_speeds(self, overrides: dict[str, float]) -> Profile:
         for highway, speed in overrides.items():
-            if not isinstance(speed, int | float) or speed <= 0:
+            # NaN and inf would become garbage arc times; a bool is not a speed.
+            number = isinstance(speed, int | float) and not isinstance(speed, bool)
+            if not number or not 0 < speed < math.inf:
                 raise BadRequestData(f"speed for {highway!r} must be a positive number")
         return replace(self, speeds_kmh={**self.speeds_kmh, **overrides})
 
@@ -153,7 +156,7 @@ def parse_maxspeed(value: str | None) -> float | None:
     match = _SPEED.match(first)
     if match:
         speed = float(match.group(1)) * (1.609344 if match.group(2) == "mph" else 1.0)
-        return speed if speed > 0 else None
+        return speed if 0 < speed < math.inf else None  # 400 nines overflow to inf
     zone = first.split(":")[-1].lower()
     return ZONE_SPEEDS_KMH.get(zone)
 

@@ -227,13 +227,21 @@ class Router:
         return coordinates
 
     def arc_coordinates(self, arc: int, start: float, end: float) -> list[tuple[float, float]]:
-        """The arc's geometry (lon, lat) between two fractions of its length."""
-        coords = self.network.segments.geometry(int(self.network.arc_segment[arc]))
-        if not self.network.arc_forward[arc]:
-            coords = coords[::-1]
+        """The arc's geometry (lon, lat) between two fractions of its length. Fractions are of
+        the metric length (as snapping measures them), so a part is cut in metres."""
+        segment = int(self.network.arc_segment[arc])
         if start > 0.0 or end < 1.0:
-            line = shapely.ops.substring(shapely.LineString(coords), start, end, normalized=True)
-            coords = np.asarray(shapely.get_coordinates(line))
+            if not self.network.arc_forward[arc]:
+                start, end = 1.0 - end, 1.0 - start
+            line = self.index.lines[int(np.searchsorted(self.index.segment_ids, segment))]
+            piece = shapely.ops.substring(line, start, end, normalized=True)
+            coords = np.asarray(shapely.get_coordinates(self.index.projection.to_lonlat(piece)))
+            if not self.network.arc_forward[arc]:
+                coords = coords[::-1]
+        else:
+            coords = self.network.segments.geometry(segment)
+            if not self.network.arc_forward[arc]:
+                coords = coords[::-1]
         return [(float(x), float(y)) for x, y in coords]
 
     def nearest(
