@@ -4,10 +4,12 @@ graph. Arrays go to .npz, tags to JSON: nothing is unpickled from disk."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ NETWORK_ARRAYS = (
     "arc_segment", "arc_forward", "arc_tail", "arc_head", "arc_time_ms", "turn_from", "turn_to",
 )  # fmt: skip
 NETWORK_COUNTS = ("dropped_arcs", "restrictions_applied", "restrictions_skipped")
+# What reading a damaged entry raises (a missing, emptied, truncated or garbled file).
+DAMAGED = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
 
 
 def default_cache_dir() -> Path:
@@ -54,9 +58,12 @@ def load_segments(directory: Path) -> Segments | None:
     folder = directory / "segments"
     if not (folder / "tags.json").exists():
         return None
-    with np.load(folder / "segments.npz") as arrays:
-        values: dict[str, Any] = {k: arrays[k] for k in SEGMENT_ARRAYS}
-    values["ways_tags"] = json.loads((folder / "tags.json").read_text())
+    try:
+        with np.load(folder / "segments.npz") as arrays:
+            values: dict[str, Any] = {k: arrays[k] for k in SEGMENT_ARRAYS}
+        values["ways_tags"] = json.loads((folder / "tags.json").read_text())
+    except DAMAGED:
+        return None  # damaged (or being replaced right now): a miss, built and written again
     return Segments(**values)
 
 
@@ -78,22 +85,44 @@ def save_network(
 def load_network(directory: Path, segments: Segments, profile: Profile) -> Network | None:
     if not (directory / "counts.json").exists():
         return None
-    with np.load(directory / "network.npz") as arrays:
-        values: dict[str, Any] = {k: arrays[k] for k in NETWORK_ARRAYS}
-    values.update(json.loads((directory / "counts.json").read_text()))
-    return Network(profile=profile, segments=segments, **values)
+    try:
+        with np.load(directory / "network.npz") as arrays:
+            values: dict[str, Any] = {k: arrays[k] for k in NETWORK_ARRAYS}
+        values.update(json.loads((directory / "counts.json").read_text()))
+        network = Network(profile=profile, segments=segments, **values)
+    except DAMAGED:
+        return None  # damaged (or being replaced right now): a miss, built and written again
+    arcs = network.arc_count
+    whole = (
+        all(len(getattr(network, k)) == arcs for k in NETWORK_ARRAYS[:5])
+        and len(network.turn_from) == len(network.turn_to)
+        and (arcs == 0 or int(network.arc_segment.max()) < len(segments))
+        and (len(network.turn_from) == 0 or int(network.turn_from.max()) < arcs)
+        and (len(network.turn_to) == 0 or int(network.turn_to.max()) < arcs)
+    )
+    return network if whole else None
 
 
 def _atomically(target: Path, write: Callable[[Path], None]) -> None:
     """Write into a temporary sibling and rename it into place, so a reader never sees half a
-    cache entry and two processes filling the cache at once do not corrupt it."""
+    cache entry. A damaged entry already there is renamed aside first (a reader holding its
+    files keeps them); if another process puts its own copy in place meanwhile, ours is dropped:
+    both were built from the same extract and profile."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         write(staging)
         if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
-        os.replace(staging, target)
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+            with contextlib.suppress(OSError):  # another process moved it first
+                os.replace(target, aside / "entry")
+            shutil.rmtree(aside, ignore_errors=True)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not target.exists():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # another process won the race
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -74,7 +74,7 @@ def parse_closure(raw: Mapping[str, Any]) -> Closure:
     if valid_from and valid_to and valid_to <= valid_from:
         raise BadRequestData(f"{closure_id}: validTo must be after validFrom")
     modes = raw.get("modes") or list(MODES)
-    if not isinstance(modes, list) or not set(modes) <= set(MODES) or not modes:
+    if not isinstance(modes, list) or not all(m in MODES for m in modes) or not modes:
         raise BadRequestData(f"{closure_id}: modes must be a list among {', '.join(MODES)}")
     reason = raw.get("reason")
     return Closure(
@@ -93,7 +93,7 @@ def parse_area(geojson: Any, owner: str) -> shapely.Geometry:
         raise BadRequestData(f"{owner}: location must be a GeoJSON Polygon or MultiPolygon")
     try:
         area = shapely.geometry.shape(geojson)
-    except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.ShapelyError):
+    except (ValueError, TypeError, AttributeError, LookupError, shapely.errors.ShapelyError):
         raise BadRequestData(f"{owner}: location is not valid GeoJSON") from None
     if area.is_empty or not area.is_valid:
         reason = shapely.is_valid_reason(area)

@@ -71,7 +71,7 @@ class IsochroneMaker:
         if not 0 < buffer_m <= 1000:
             raise BadRequestData("buffer_m must be between 0 and 1000 metres")
         router = self.router
-        (snap,) = router.snap(np.asarray(origin, dtype=np.float64).reshape(1, 2), blocked)
+        (snap,) = router.snap(np.asarray(origin, dtype=np.float64).reshape(1, -1), blocked)
         entry = router.entry(snap, blocked)
         times = router.network.arc_time_ms.astype(np.float64)
         limit_ms = max(budgets_s) * 1000.0
@@ -81,7 +81,11 @@ class IsochroneMaker:
             start = (1.0 - position) * times[arc]
             if start > limit_ms:
                 continue
-            reached = scipy.sparse.csgraph.dijkstra(graph, indices=arc, limit=limit_ms - start)
+            # Arc ends up to one arc beyond the budget: an arc entered in time but left after it
+            # is drawn in part, so its end time must be known (not inf past the limit).
+            reached = scipy.sparse.csgraph.dijkstra(
+                graph, indices=arc, limit=limit_ms - start + times.max()
+            )
             np.minimum(arrive, reached + start, out=arrive)
         leave_start = arrive - times  # time of entering each arc at its start
         results = []
@@ -99,30 +103,57 @@ class IsochroneMaker:
     ) -> tuple[list[shapely.LineString], float]:
         router = self.router
         network = router.network
-        index_of = {int(s): i for i, s in enumerate(router.index.segment_ids)}
-        # The origin's own arcs are drawn from the origin on, below.
+        # The origin's own arcs are drawn from the origin on, below, and from their start too
+        # where the search comes back round to them (a place behind the origin on a one-way).
+        back = {
+            arc: float(arrive[network.turn_from[network.turn_to == arc]].min(initial=np.inf))
+            for arc in entry.arcs.tolist()
+        }
         enter = enter.copy()
         enter[entry.arcs] = np.inf
         full = np.nonzero((arrive <= budget_ms) & np.isfinite(enter))[0]
         partial = np.nonzero((enter < budget_ms) & (arrive > budget_ms))[0]
         # The same segment reached in both directions is drawn once.
         full_segments = np.unique(network.arc_segment[full])
-        lines = [router.index.lines[index_of[int(s)]] for s in full_segments]
+        # segment_ids is sorted: a segment's line is found by bisection.
+        lines = list(router.index.lines[np.searchsorted(router.index.segment_ids, full_segments)])
         reached_m = float(network.segments.length_m[full_segments].sum())
         times = network.arc_time_ms.astype(np.float64)
         pieces = [(arc, 0.0, (budget_ms - enter[arc]) / times[arc]) for arc in partial.tolist()]
         for arc, position in zip(entry.arcs.tolist(), entry.position.tolist(), strict=True):
             reach = budget_ms / times[arc] if times[arc] else 1.0
             pieces.append((arc, position, min(1.0, position + reach)))
+            if back[arc] < budget_ms:
+                again = (budget_ms - back[arc]) / times[arc] if times[arc] else 1.0
+                pieces.append((arc, 0.0, min(1.0, again)))
+        # Parts of segments not reached whole: counted once where they overlap (both directions
+        # of a street reached part of the way, the origin's street).
+        full_set = set(full_segments.tolist())
+        spans: dict[int, list[tuple[float, float]]] = {}
         for arc, start, end in pieces:
-            line = router.index.lines[index_of[int(network.arc_segment[arc])]]
+            segment = int(network.arc_segment[arc])
+            if segment in full_set:
+                continue
             if not network.arc_forward[arc]:
                 start, end = 1.0 - end, 1.0 - start
+            line = router.index.lines[int(np.searchsorted(router.index.segment_ids, segment))]
             piece = shapely.ops.substring(line, start, end, normalized=True)
             if isinstance(piece, shapely.LineString):  # a point when nothing is reached
                 lines.append(piece)
-            reached_m += (end - start) * float(router.arc_length_m[arc])
+            spans.setdefault(segment, []).append((start, end))
+        for segment, parts in spans.items():
+            reached_m += covered(parts) * float(network.segments.length_m[segment])
         return lines, reached_m
+
+
+def covered(spans: list[tuple[float, float]]) -> float:
+    """The length of the union of intervals."""
+    total, reach = 0.0, -np.inf
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 NEIGHBOURS = np.array([(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)], dtype=np.int64)
@@ -134,7 +165,28 @@ def widen(lines: list[shapely.LineString], cell_m: float) -> shapely.Geometry:
     if not lines:
         return shapely.Polygon()
     dense = shapely.segmentize(np.asarray(lines, dtype=object), cell_m / 2)
-    cells = np.floor(shapely.get_coordinates(dense) / cell_m).astype(np.int64)
+    xy, line_of = shapely.get_coordinates(dense, return_index=True)
+    xy = xy / cell_m
+    cells = np.floor(xy).astype(np.int64)
+    # The cells of the points alone miss those a street only clips at a corner, and which
+    # those are would depend on where the points fall: a part of a street (a smaller budget)
+    # could then cover a cell the whole street does not. Steps are at most half a cell, so a
+    # step crosses at most one grid line each way; a diagonal step also passes through the cell
+    # on the side of the grid line it crosses first (both at a corner).
+    step = line_of[1:] == line_of[:-1]
+    p, q, cp, cq = xy[:-1][step], xy[1:][step], cells[:-1][step], cells[1:][step]
+    diagonal = (cp != cq).all(axis=1)
+    p, q, cp, cq = p[diagonal], q[diagonal], cp[diagonal], cq[diagonal]
+    crossed = (np.maximum(cp, cq) - p) / (q - p)  # when each grid line is crossed, 0..1
+    x_first = crossed[:, 0] <= crossed[:, 1]
+    y_first = crossed[:, 1] <= crossed[:, 0]
+    cells = np.concatenate(
+        (
+            cells,
+            np.column_stack((cq[x_first, 0], cp[x_first, 1])),
+            np.column_stack((cp[y_first, 0], cq[y_first, 1])),
+        )
+    )
     cells = (cells[:, None, :] + NEIGHBOURS[None]).reshape(-1, 2)
     # One int64 key per cell: np.unique on 1-D keys is ten times faster than on rows.
     keys = np.unique((cells[:, 0] << 32) + (cells[:, 1] & 0xFFFFFFFF))

@@ -50,7 +50,9 @@ class Router:
         self.index = SnapIndex(network, max_snap_m or DEFAULT_MAX_SNAP_M)
         self._lock = threading.Lock()
         self._cch = pyroutingkit.CCH()
-        if topology_dir is not None and (topology_dir / "node_count").exists():
+        # False when a topology was built here (none given, or the saved one did not fit).
+        self.topology_loaded = topology_dir is not None and topology_fits(topology_dir, network)
+        if self.topology_loaded:
             self._cch.load_topology(str(topology_dir))
         else:
             lon = network.segments.node_lon[network.arc_head].astype(np.float32)
@@ -99,7 +101,10 @@ class Router:
     # -- points ------------------------------------------------------------------------------
 
     def snap(self, lonlat: Floats, blocked: frozenset[int] = frozenset()) -> list[Snap]:
-        return self.index.snap(np.asarray(lonlat, dtype=np.float64).reshape(-1, 2), blocked)
+        points = np.asarray(lonlat, dtype=np.float64)
+        # One point may come flat; anything else must already be pairs (check_points says so):
+        # reshape(-1, 2) would read two [lon, lat, alt] triples as three made-up points.
+        return self.index.snap(points.reshape(1, -1) if points.ndim == 1 else points, blocked)
 
     def entry(self, snap: Snap, blocked: frozenset[int]) -> Entry:
         arcs = []
@@ -146,9 +151,12 @@ class Router:
             total = start[:, None] + between - left[None, :]
             # A destination behind the origin on the same arc: leave the arc and come back.
             behind = (source_arcs[:, None] == target_arcs[None, :]) & (total < 0)
+            loops: dict[int, float] = {}  # one way round per arc, however many pairs need it
             for i, j in zip(*np.nonzero(behind), strict=True):
-                loop, _ = self._loop_path(int(source_arcs[i]))
-                total[i, j] = start[i] + loop - left[j]
+                arc = int(source_arcs[i])
+                if arc not in loops:
+                    loops[arc] = self._loop_path(arc)[0]
+                total[i, j] = start[i] + loops[arc] - left[j]
         result = np.full((len(sources), len(targets)), np.inf)
         if len(source_arcs) and len(target_arcs):
             np.minimum.at(result, (source_of[:, None], target_of[None, :]), total)
@@ -195,14 +203,18 @@ class Router:
     def _loop_path(self, arc: int) -> tuple[float, list[int]]:
         """Shortest way from the end of ``arc`` round and back to its end (caller holds the
         lock): for a destination behind the origin on the same one-way arc."""
-        weights = self.turn_weights(self._blocked)
         best: tuple[float, list[int]] = (np.inf, [])
-        for turn in np.nonzero(self.network.turn_from == arc)[0]:
-            if weights[turn] >= INF:
+        turns = np.nonzero(self.network.turn_from == arc)[0]
+        weights = self._base_weights[turns].copy()
+        if self._blocked:
+            closed = np.isin(self.network.turn_to[turns], self.blocked_arcs(self._blocked))
+            weights[closed] = INF
+        for turn, weight in zip(turns.tolist(), weights.tolist(), strict=True):
+            if weight >= INF:
                 continue
             distance, path = self._cch.query(int(self.network.turn_to[turn]), arc)
-            if distance < INF and weights[turn] + distance < best[0]:
-                best = (float(weights[turn]) + distance, [arc, *path])
+            if distance < INF and weight + distance < best[0]:
+                best = (float(weight + distance), [arc, *path])
         return best
 
     def _path_length(self, path: list[int], s_pos: float, t_pos: float) -> float:
@@ -250,9 +262,33 @@ class Router:
         """The ``k`` candidates reached soonest from ``origin``: (candidate index, seconds)."""
         if k < 1:
             raise BadRequestData("k must be at least 1")
-        durations = self.matrix(np.asarray(origin).reshape(1, 2), candidates, blocked)[0]
+        durations = self.matrix(np.asarray(origin).reshape(1, -1), candidates, blocked)[0]
         order = np.argsort(durations, kind="stable")[:k]
         return [(int(i), float(durations[i])) for i in order if np.isfinite(durations[i])]
+
+
+def topology_fits(directory: Path, network: Network) -> bool:
+    """Whether a saved CCH topology is whole and of this network. RoutingKit trusts the files it
+    reads: an emptied one (a crash before the data reached the disk) crashes the process and a
+    foreign one answers wrongly, so a topology that does not fit is built again instead."""
+    try:
+        saved = {
+            name: np.fromfile(directory / name, dtype=np.uint32)
+            for name in ("node_count", "order", "rank", "tail", "head")
+        }
+    except (OSError, ValueError):
+        return False
+    n = network.arc_count
+    order, rank = saved["order"], saved["rank"]
+    return bool(
+        np.array_equal(saved["node_count"], [n])
+        and np.array_equal(saved["tail"], network.turn_from)
+        and np.array_equal(saved["head"], network.turn_to)
+        and len(order) == n
+        and len(rank) == n
+        and np.array_equal(np.sort(order), np.arange(n))
+        and np.array_equal(rank[order], np.arange(n))
+    )
 
 
 def _flatten(entries: list[Entry]) -> tuple[Ints, Ints]:

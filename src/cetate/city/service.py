@@ -73,7 +73,7 @@ class City:
         self._closures: list[Closure] = []
         self._closures_read = -np.inf
         self._lock = threading.Lock()
-        self._blocked_cache: dict[tuple[str, frozenset[str]], frozenset[int]] = {}
+        self._blocked_cache: dict[tuple[str, frozenset[Any]], frozenset[int]] = {}
         self._segment_index: dict[str, int] | None = None
 
     # -- loading -----------------------------------------------------------------------------
@@ -119,6 +119,8 @@ class City:
                 _save(folder, network, router)
             else:
                 router = Router(network, topology_dir=folder / "cch")
+                if not router.topology_loaded:  # damaged or missing: keep the rebuilt one
+                    _save(folder, network, router)
             routers[profile.mode] = router
             counts[profile.mode] = _counts(network)
         report = LoadReport(
@@ -157,7 +159,11 @@ class City:
         """Segment indices closed for ``mode`` at ``at`` (default: now)."""
         router = self.router(mode)
         active = active_closures(self.closures(), at or datetime.now(UTC), mode)
-        key = (mode, frozenset(f"{c.id}|{c.valid_from}|{c.valid_to}" for c in active))
+        # What a closure closes, not just its id: a closure edited in place closes new roads.
+        key = (
+            mode,
+            frozenset((c.id, c.segment_ids, c.area.wkb if c.area else None) for c in active),
+        )
         found = self._blocked_cache.get(key)
         if found is None:
             blocked: set[int] = set()
