@@ -380,21 +380,13 @@ def test_helsinki() -> None:
 
 
 @pytest.fixture(scope="module")
-def brasov_pbf(shared_data: Path) -> Path:
-    path = shared_data / "osm" / "brasov" / "brasov.osm.pbf"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    return path
-
-
-@pytest.fixture(scope="module")
-def brasov(brasov_pbf: Path) -> list[Place]:
+def brasov_places(brasov_pbf: Path) -> list[Place]:
     return read_places(brasov_pbf)
 
 
-def test_brasov_counts_and_known_places(brasov: list[Place]) -> None:
-    found = by_id(brasov)
-    counts = Counter(place.kind for place in brasov)
+def test_brasov_counts_and_known_places(brasov_places: list[Place]) -> None:
+    found = by_id(brasov_places)
+    counts = Counter(place.kind for place in brasov_places)
     assert counts["hospital"] >= 20
     assert counts["bus_stop"] >= 400
     assert counts["pharmacy"] >= 80
@@ -408,11 +400,11 @@ def test_brasov_counts_and_known_places(brasov: list[Place]) -> None:
     town_hall = found["way/25114913"]
     assert town_hall.name == "Primăria Municipiului Brașov"
     west, south, east, north = BRASOV_BOX
-    assert all(west <= p.lon <= east and south <= p.lat <= north for p in brasov)
+    assert all(west <= p.lon <= east and south <= p.lat <= north for p in brasov_places)
 
 
-def test_brasov_duplicates(brasov: list[Place]) -> None:
-    found = by_id(brasov)
+def test_brasov_duplicates(brasov_places: list[Place]) -> None:
+    found = by_id(brasov_places)
     # Școala Gimnazială Nr. 8: a node inside the school's outline -> the outline only
     assert "node/255679625" not in found
     assert found["way/1097901761"].name == "Școala Gimnazială Nr. 8"
@@ -423,7 +415,7 @@ def test_brasov_duplicates(brasov: list[Place]) -> None:
     assert found["way/70957923"].name == "Școala Gimnazială Nr.15"
 
 
-def test_brasov_bus_stops_are_never_merged(brasov_pbf: Path, brasov: list[Place]) -> None:
+def test_brasov_bus_stops_are_never_merged(brasov_pbf: Path, brasov_places: list[Place]) -> None:
     """Stops of one name on both sides of a road are two stops: all mapped stops remain."""
     mapped = sum(
         1
@@ -433,18 +425,18 @@ def test_brasov_bus_stops_are_never_merged(brasov_pbf: Path, brasov: list[Place]
         if obj.tags.get("highway") == "bus_stop" or obj.tags.get("bus") == "yes"
     )
     assert mapped >= 400
-    assert sum(1 for p in brasov if p.kind == "bus_stop" and p.osm_type == "node") == mapped
+    assert sum(1 for p in brasov_places if p.kind == "bus_stop" and p.osm_type == "node") == mapped
 
 
-def test_brasov_private_parking(brasov_pbf: Path, brasov: list[Place]) -> None:
+def test_brasov_private_parking(brasov_pbf: Path, brasov_places: list[Place]) -> None:
     everything = read_places(brasov_pbf, kinds=["parking"], include_private=True)
-    public = [p for p in brasov if p.kind == "parking"]
+    public = [p for p in brasov_places if p.kind == "parking"]
     assert len(everything) > len(public)
     assert not any(p.tags.get("access") in {"private", "no"} for p in public)
 
 
-def test_brasov_entities(brasov: list[Place]) -> None:
-    entities = places_to_entities(brasov, "brasov")
+def test_brasov_entities(brasov_places: list[Place]) -> None:
+    entities = places_to_entities(brasov_places, "brasov")
     check_entities(entities)
     types = Counter(e["type"] for e in entities)
     assert types["PointOfInterest"] >= 600 and types["OffStreetParking"] >= 300

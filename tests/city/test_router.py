@@ -141,6 +141,16 @@ def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
 # --- arc to arc ----------------------------------------------------------------------------------
 
 
+def arc_to_arc(router: Router, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Seconds between arcs: an entry at the very end of each source arc and each target left
+    at its end, so only whole arc times add up."""
+    return router.entry_matrix(
+        [Entry(np.array([s]), np.array([1.0])) for s in sources],
+        [Entry(np.array([t]), np.array([1.0])) for t in targets],
+        frozenset(),
+    )
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_cch_equals_networkx(helsinki: City, mode: str) -> None:
     """200 arc pairs (20 sources x 10 targets): CCH distances are networkx's, to the ms."""
@@ -149,12 +159,7 @@ def test_cch_equals_networkx(helsinki: City, mode: str) -> None:
     rng = np.random.default_rng(11)
     sources = rng.choice(network.arc_count, size=20, replace=False)
     targets = rng.choice(network.arc_count, size=10, replace=False)
-    # An entry at the very end of the source arc and a target left at its end: pure arc times.
-    got = router.entry_matrix(
-        [Entry(np.array([s]), np.array([1.0])) for s in sources],
-        [Entry(np.array([t]), np.array([1.0])) for t in targets],
-        frozenset(),
-    )
+    got = arc_to_arc(router, sources, targets)
     reference = Dijkstra(network, engine="networkx")
     expected = np.array([[reference.from_arc(int(s))[t] for t in targets] for s in sources])
     assert np.isfinite(expected).all()  # one strongly connected component
@@ -185,11 +190,7 @@ def test_cch_equals_scipy_in_brasov(brasov: City) -> None:
     rng = np.random.default_rng(12)
     sources = rng.choice(network.arc_count, size=20, replace=False)
     targets = rng.choice(network.arc_count, size=10, replace=False)
-    got = router.entry_matrix(
-        [Entry(np.array([s]), np.array([1.0])) for s in sources],
-        [Entry(np.array([t]), np.array([1.0])) for t in targets],
-        frozenset(),
-    )
+    got = arc_to_arc(router, sources, targets)
     reference = Dijkstra(network)
     expected = np.array([[reference.from_arc(int(s))[t] for t in targets] for s in sources])
     assert np.isfinite(expected).all()

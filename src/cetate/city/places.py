@@ -237,7 +237,7 @@ def _check_kinds(kinds: Iterable[str] | None) -> frozenset[str]:
     return wanted
 
 
-def _representative(geometry: Any) -> tuple[float, float]:
+def representative_point(geometry: Any) -> tuple[float, float]:
     """The centroid, or a point on the surface when the centroid falls outside."""
     point = shapely.centroid(geometry)
     if not shapely.contains(geometry, point):
@@ -256,7 +256,7 @@ def _way_candidate(way: osmium.osm.Way, kind: str, tags: dict[str, str]) -> _Can
     elif way.is_closed() and len(coords) >= 4:
         ring = shapely.Polygon(coords)
         if ring.is_valid and ring.area > 0:
-            lon, lat = _representative(ring)
+            lon, lat = representative_point(ring)
         else:
             lon, lat = _middle(coords)
     else:
@@ -281,7 +281,7 @@ def _area_candidate(
         return None
     if len(polygon.geoms) == 1:
         polygon = polygon.geoms[0]
-    lon, lat = _representative(polygon)
+    lon, lat = representative_point(polygon)
     return _Candidate(osm_type, area.orig_id(), kind, tags, lon, lat, polygon, polygon.area)
 
 

@@ -60,6 +60,7 @@ import pyproj
 import shapely
 from osmium.filter import TagFilter
 
+from cetate.city.places import representative_point
 from cetate.errors import BadRequestData
 
 RESIDENTIAL_BUILDINGS: Final = frozenset(
@@ -242,7 +243,7 @@ def _cell_from_geometry(geometry: Any, population: float, where: str) -> Populat
         return PopulationCell(float(geometry.x), float(geometry.y), population)
     if not geometry.is_valid:
         raise BadRequestData(f"{where}: invalid polygon ({shapely.is_valid_reason(geometry)})")
-    lon, lat = _representative(geometry)
+    lon, lat = representative_point(geometry)
     return PopulationCell(lon, lat, population, geometry)
 
 
@@ -281,14 +282,6 @@ def _read_geojson(source: Path, raw: bytes, field_name: str) -> list[PopulationC
             raise BadRequestData(f"{where}: bad geometry ({error})") from None
         cells.append(_cell_from_geometry(geometry, population, where))
     return cells
-
-
-def _representative(geometry: Any) -> tuple[float, float]:
-    """The centroid, or a point on the surface when the centroid falls outside."""
-    point = shapely.centroid(geometry)
-    if not shapely.contains(geometry, point):
-        point = shapely.point_on_surface(geometry)
-    return float(point.x), float(point.y)
 
 
 # --- estimating from buildings -------------------------------------------------------------------
