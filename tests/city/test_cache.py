@@ -26,12 +26,12 @@ MODES = ("drive", "bike", "walk")
 
 
 @pytest.fixture(scope="module")
-def probe(helsinki_pbf: Path, tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+def probe(
+    helsinki_pbf: Path, tmp_path_factory: pytest.TempPathFactory, near_roads: RandomPoints
+) -> np.ndarray:
     """Points near Helsinki's roads, the same for every load."""
-    from conftest import random_points  # the helper behind the near_roads fixture
-
     city = City.load(helsinki_pbf, cache_dir=tmp_path_factory.mktemp("probe"))
-    return random_points(city.routers["walk"], 12, np.random.default_rng(1), 20.0)
+    return near_roads(city.routers["walk"], 12, np.random.default_rng(1), 20.0)
 
 
 @pytest.fixture(scope="module")
