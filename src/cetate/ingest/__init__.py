@@ -1,0 +1,1 @@
+"""From the outside world into the hub: MQTT devices, GTFS and GTFS-Realtime, CSV replay."""
