@@ -242,6 +242,160 @@ def city_load(
     guarded(lambda: publish_city(settings, typer.echo))
 
 
+ingest_app = typer.Typer(help="Feeds into the hub: MQTT devices, GTFS, CSV replay; dead letters.")
+app.add_typer(ingest_app, name="ingest")
+dead_app = typer.Typer(help="Messages that could not be stored: list, show, replay, delete.")
+ingest_app.add_typer(dead_app, name="deadletters")
+MappingOption = Annotated[Path, typer.Option("--mapping", help="The mapping file (YAML).")]
+
+
+@ingest_app.command("mqtt")
+def ingest_mqtt(
+    mapping: MappingOption,
+    url: Annotated[str, typer.Option(help="The broker.")] = "mqtt://127.0.0.1:1883",
+    client_id: Annotated[
+        str, typer.Option(help="Keep it across restarts: the broker keeps its session.")
+    ] = "cetate-ingest",
+    group: Annotated[
+        str | None, typer.Option(help="Shared subscription group ($share/GROUP/...).")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Subscribe to the mapping's topics and write what arrives to the hub until stopped."""
+    import signal
+    import threading
+
+    from cetate.hub.service import build_hub
+    from cetate.ingest.mapping import load_mappings
+    from cetate.ingest.mqtt import MqttSettings, MqttWorker
+    from cetate.logs import setup_logging
+
+    settings = guarded(lambda: settings_from(store))
+    setup_logging(settings.log_level)
+    mappings = guarded(lambda: load_mappings(mapping))
+    hub = guarded(lambda: build_hub(settings))
+    worker = guarded(lambda: MqttWorker(hub, mappings, MqttSettings(url, client_id, group)))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker.start()
+    typer.echo(f"ingest: {', '.join(mappings.filters)} from {url} as {client_id}")
+    try:
+        while not stop.wait(5.0):
+            counts = worker.counters.snapshot()
+            typer.echo(
+                f"received {counts['received']:,}  stored {counts['stored']:,}  "
+                f"dead letters {counts['deadLettered']:,}  lag {counts['lagSeconds']:.3f} s"
+            )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+        hub.close()
+
+
+@ingest_app.command("status")
+def ingest_status(store: StoreOption = None) -> None:
+    """Each worker's counters (as last reported) and the dead letters waiting."""
+    from cetate.hub.service import build_hub
+    from cetate.ingest.deadletters import count_dead_letters
+    from cetate.ingest.status import worker_statuses
+
+    hub = guarded(lambda: build_hub(settings_from(store)))
+    try:
+        statuses = worker_statuses(hub)
+        for status in statuses:
+            name = str(status["id"]).rsplit(":", 1)[-1]
+            state = "connected" if status.get("connected") else "not connected"
+            typer.echo(
+                f"{name}: {state}, received {status.get('received', 0):,}, stored "
+                f"{status.get('stored', 0):,}, dead letters {status.get('deadLettered', 0):,}, "
+                f"lag {status.get('lagSeconds', 0):.3f} s, queued {status.get('queued', 0):,}"
+            )
+        if not statuses:
+            typer.echo("no ingest worker has reported")
+        typer.echo(f"dead letters waiting: {count_dead_letters(hub):,}")
+    finally:
+        hub.close()
+
+
+@dead_app.command("list")
+def dead_list(store: StoreOption = None, limit: Annotated[int, typer.Option(min=1)] = 100) -> None:
+    """Dead letters, oldest first: id, time, topic, reason."""
+    from cetate.hub.service import build_hub
+    from cetate.ingest.deadletters import list_dead_letters
+
+    hub = guarded(lambda: build_hub(settings_from(store)))
+    try:
+        for letter in list_dead_letters(hub, "", limit):
+            view = letter.view()
+            typer.echo(f"{view['id']}  {view['receivedAt']}  {view['topic']}  {view['reason']}")
+    finally:
+        hub.close()
+
+
+@dead_app.command("show")
+def dead_show(letter_id: str, store: StoreOption = None) -> None:
+    """One dead letter with its payload (JSON)."""
+    import json
+
+    from cetate.hub.service import build_hub
+    from cetate.ingest.deadletters import list_dead_letters
+
+    hub = guarded(lambda: build_hub(settings_from(store)))
+    try:
+        found = [x for x in list_dead_letters(hub, "", 1_000_000) if x.id == letter_id]
+        if not found:
+            fail(f"no dead letter {letter_id}")
+        typer.echo(json.dumps(found[0].view(), indent=2, ensure_ascii=False))
+    finally:
+        hub.close()
+
+
+@dead_app.command("replay")
+def dead_replay(
+    mapping: MappingOption,
+    ids: Annotated[list[str] | None, typer.Argument(help="Ids; all when none.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Send dead letters through the (fixed) mapping again; those that store are deleted."""
+    from cetate.hub.service import build_hub
+    from cetate.ingest.deadletters import list_dead_letters, replay
+    from cetate.ingest.mapping import load_mappings
+    from cetate.ingest.writer import MessageWriter
+
+    mappings = guarded(lambda: load_mappings(mapping))
+    hub = guarded(lambda: build_hub(settings_from(store)))
+    try:
+        letters = list_dead_letters(hub, "", 1_000_000)
+        if ids:
+            letters = [x for x in letters if x.id in set(ids)]
+        writer = MessageWriter(hub, mappings, "", "replay")
+        done, failed = replay(hub, "", letters, writer.write_kept)
+        typer.echo(
+            f"replayed {len(letters):,}: {len(done):,} stored, {len(failed):,} still failing"
+        )
+        for letter_id, reason in failed[:20]:
+            typer.echo(f"  {letter_id}: {reason}")
+    finally:
+        hub.close()
+
+
+@dead_app.command("delete")
+def dead_delete(ids: list[str], store: StoreOption = None) -> None:
+    """Forget dead letters."""
+    from cetate.hub.documents import delete_documents
+    from cetate.hub.service import build_hub
+
+    hub = guarded(lambda: build_hub(settings_from(store)))
+    try:
+        result = delete_documents(hub, "", ids)
+        typer.echo(f"deleted {len(result.success):,}")
+        if result.errors:
+            fail("; ".join(f"{i}: {e.detail}" for i, e in result.errors))
+    finally:
+        hub.close()
+
+
 def main() -> None:
     try:
         app()

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     city_modes: str = "drive,bike,walk"
     # Where built graphs are kept, keyed by the extract's hash (default ~/.cache/cetate/graphs).
     city_cache: Path | None = None
+    # MQTT ingest in the server process: a mapping file turns it on (see docs/ingest.md).
+    ingest_mappings: Path | None = None
+    ingest_mqtt_url: str = "mqtt://127.0.0.1:1883"
+    ingest_client_id: str = "cetate-ingest"
+    ingest_group: str | None = None  # shared subscription group, to split a stream
     # Run the demo city's sensor feed in the server (``cetate demo`` sets it).
     demo_feed: bool = False
     demo_feed_interval_s: float = 30.0

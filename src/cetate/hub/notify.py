@@ -35,7 +35,6 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from cetate.errors import CetateError
 from cetate.hub.changes import Change
@@ -52,6 +51,7 @@ from cetate.hub.subscriptions import (
     triggers,
 )
 from cetate.logs import log_event
+from cetate.mqtt import paho_client
 
 __all__ = ["LANE_BOUND", "MAX_BATCH", "Notifier"]
 
@@ -111,8 +111,6 @@ class _MqttLink:
     and acknowledgements (QoS 1, 2) come back as futures, so no thread waits on a broker."""
 
     def __init__(self, uri: str, version: str, timeout_s: float) -> None:
-        parts = urlsplit(uri)
-        secure = parts.scheme.lower() == "mqtts"
         protocol = mqtt.MQTTv5 if version == "mqtt5.0" else mqtt.MQTTv311
         self.timeout_s = timeout_s
         self.connected = threading.Event()
@@ -121,22 +119,11 @@ class _MqttLink:
         self._waiting: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
         # mid -> when an acknowledgement arrived before its publisher started waiting
         self._early: dict[int, float] = {}
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"cetate-{uuid.uuid4().hex[:12]}",
-            protocol=protocol,
-        )
-        if parts.username:
-            password = unquote(parts.password) if parts.password is not None else None
-            self.client.username_pw_set(unquote(parts.username), password)
-        if secure:
-            self.client.tls_set()
+        self.client, broker = paho_client(uri, f"cetate-{uuid.uuid4().hex[:12]}", protocol)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
-        self.client.connect_async(
-            parts.hostname or "localhost", parts.port or (8883 if secure else 1883)
-        )
+        self.client.connect_async(broker.host, broker.port)
         self.client.loop_start()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:

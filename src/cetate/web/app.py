@@ -29,6 +29,10 @@ from cetate.hub.api import router as hub_router
 from cetate.hub.http import NgsiLdRequests, problem_response
 from cetate.hub.notify_thread import NotifierThread
 from cetate.hub.service import Hub, build_hub
+from cetate.ingest.api import metrics_router
+from cetate.ingest.api import router as ingest_router
+from cetate.ingest.mapping import load_mappings
+from cetate.ingest.mqtt import MqttSettings, MqttWorker
 from cetate.logs import log_event, setup_logging
 
 log = logging.getLogger("cetate.web")
@@ -53,6 +57,7 @@ def create_app(
             the_city.attach_closures(hub_closures(the_hub))
         app.state.city = the_city
         feed = DemoFeed(the_hub, the_city, settings) if settings.demo_feed and the_city else None
+        worker = start_ingest(app, the_hub, settings)
         await notifier.start()
         if feed is not None:
             feed.start()
@@ -63,6 +68,8 @@ def create_app(
         finally:
             if feed is not None:
                 feed.stop()
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
             await notifier.stop()
             the_hub.listeners.remove(notifier)
             if hub is None:
@@ -77,6 +84,8 @@ def create_app(
     )
     app.include_router(hub_router, prefix=PREFIX, tags=["NGSI-LD"])
     app.include_router(city_router, prefix="/city", tags=["city"])
+    app.include_router(ingest_router, prefix="/ingest", tags=["ingest"])
+    app.include_router(metrics_router, tags=["operations"])
     app.add_middleware(NgsiLdRequests, prefix=PREFIX)
     install_error_handlers(app)
 
@@ -85,6 +94,24 @@ def create_app(
         return {"status": "ok", "store": request.app.state.hub.store.name}
 
     return app
+
+
+def start_ingest(app: FastAPI, hub: Hub, settings: Settings) -> MqttWorker | None:
+    """The MQTT worker of this process, when a mapping file is configured."""
+    app.state.ingest_worker = None
+    app.state.ingest_mappings = None
+    if settings.ingest_mappings is None:
+        return None
+    mappings = load_mappings(settings.ingest_mappings)
+    worker = MqttWorker(
+        hub,
+        mappings,
+        MqttSettings(settings.ingest_mqtt_url, settings.ingest_client_id, settings.ingest_group),
+    )
+    worker.start()
+    app.state.ingest_worker = worker
+    app.state.ingest_mappings = mappings
+    return worker
 
 
 def tune_garbage_collector() -> None:
