@@ -249,6 +249,16 @@ ingest_app.add_typer(dead_app, name="deadletters")
 MappingOption = Annotated[Path, typer.Option("--mapping", help="The mapping file (YAML).")]
 
 
+def _add_ingest_commands() -> None:
+    from cetate.ingest import gtfs_cli, gtfs_rt_cli
+
+    gtfs_cli.add_commands(ingest_app)
+    gtfs_rt_cli.add_commands(ingest_app)
+
+
+_add_ingest_commands()
+
+
 @ingest_app.command("mqtt")
 def ingest_mqtt(
     mapping: MappingOption,

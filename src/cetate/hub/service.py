@@ -202,6 +202,11 @@ class Hub:
         result = BatchResult(errors=list(errors))
 
         def mutation(existing: Mapping[str, Entity]) -> list[Change]:
+            # A store may run this again (PostgreSQL retries a transaction that conflicted):
+            # the outcome is that of the last run only.
+            result.success.clear()
+            result.created.clear()
+            del result.errors[len(errors) :]
             current: dict[str, Entity | None] = dict(existing)
             done: list[Change] = []
             for entity in entities:

@@ -34,6 +34,7 @@ from cetate.ingest.api import router as ingest_router
 from cetate.ingest.mapping import load_mappings
 from cetate.ingest.mqtt import MqttSettings, MqttWorker
 from cetate.logs import log_event, setup_logging
+from cetate.mobility.transit_api import router as transit_router
 
 log = logging.getLogger("cetate.web")
 
@@ -85,6 +86,7 @@ def create_app(
     app.include_router(hub_router, prefix=PREFIX, tags=["NGSI-LD"])
     app.include_router(city_router, prefix="/city", tags=["city"])
     app.include_router(ingest_router, prefix="/ingest", tags=["ingest"])
+    app.include_router(transit_router, prefix="/transit", tags=["transit"])
     app.include_router(metrics_router, tags=["operations"])
     app.add_middleware(NgsiLdRequests, prefix=PREFIX)
     install_error_handlers(app)

@@ -1,0 +1,243 @@
+"""MQTT to hub, sustained: keyValues payloads of 10 attributes from 1,000 devices into SQLite.
+
+Publishers (separate processes) send N messages at QoS 1 to the machine's Mosquitto. In the same
+run, two receivers take the same stream: a bare paho subscriber that only counts (the floor: what
+the broker and paho alone cost), then Cetate's ingest worker(s) writing every message to a fresh
+SQLite hub with history. Throughput = messages / (last stored - first received). The check
+stored + dead-lettered = published is made on the hub's own counters.
+
+    python benchmarks/ingest_mqtt.py [--messages 100000] [--workers 1] [--publishers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+DEVICES = 1000
+
+
+def payload(n: int) -> bytes:
+    values = {f"a{k}": round((n * 7 + k * 13) % 1000 / 10, 1) for k in range(9)}
+    values["seq"] = n
+    return json.dumps(values).encode()
+
+
+def publish(url: str, prefix: str, start: int, count: int, ready: Any) -> None:
+    from paho.mqtt.client import MQTTv5
+
+    from cetate.mqtt import paho_client
+
+    client, broker = paho_client(url, f"bench-pub-{uuid.uuid4().hex[:8]}", MQTTv5)
+    client.max_inflight_messages_set(2000)
+    client.max_queued_messages_set(0)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    bodies = [payload(n) for n in range(1000)]
+    ready.wait()
+    infos = []
+    for n in range(start, start + count):
+        infos.append(client.publish(f"{prefix}/dev{n % DEVICES}/state", bodies[n % 1000], qos=1))
+    for info in infos[-100:]:
+        info.wait_for_publish(120)
+    client.disconnect()
+    client.loop_stop()
+
+
+def bare_subscriber(url: str, prefix: str, total: int, result: Any, subscribed: Any) -> None:
+    """Only counts: paho with automatic QoS 1 acknowledgement."""
+    from paho.mqtt.client import MQTTv5
+
+    from cetate.mqtt import paho_client
+
+    client, broker = paho_client(url, f"bench-bare-{uuid.uuid4().hex[:8]}", MQTTv5)
+    state = {"count": 0, "first": 0.0, "last": 0.0}
+
+    def on_message(client: Any, userdata: Any, message: Any) -> None:
+        if state["count"] == 0:
+            state["first"] = time.perf_counter()
+        state["count"] += 1
+        state["last"] = time.perf_counter()
+
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe(f"{prefix}/+/state", qos=1)
+    client.on_subscribe = lambda *_: subscribed.set()
+    # The same flow control as the worker (the broker may have 65,535 messages in flight to
+    # it): with the default of 20 the broker's queue overflows and it drops messages.
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    properties = Properties(PacketTypes.CONNECT)
+    properties.ReceiveMaximum = 65535
+    client.connect(broker.host, broker.port, properties=properties)
+    client.loop_start()
+    deadline = time.monotonic() + 600
+    while state["count"] < total and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client.disconnect()
+    client.loop_stop()
+    result.put((state["count"], state["first"], state["last"]))
+
+
+def cetate_worker(
+    url: str, prefix: str, db: str, client_id: str, group: str | None, result: Any, ready: Any,
+    stop: Any, progress: Any,
+) -> None:  # fmt: skip
+    """One worker process; ``progress`` holds (messages done, first done at, last done at)."""
+    from cetate.config import Settings
+    from cetate.hub.service import build_hub
+    from cetate.ingest.mapping import parse_mappings
+    from cetate.ingest.mqtt import MqttSettings, MqttWorker
+
+    hub = build_hub(Settings(store=f"sqlite:///{db}", log_level="WARNING"))
+    mappings = parse_mappings(
+        {
+            "mappings": [
+                {
+                    "topic": f"{prefix}/{{device}}/state",
+                    "payload": "keyValues",
+                    "id": "urn:ngsi-ld:Device:bench:{device}",
+                    "type": "Device",
+                }
+            ]
+        }
+    )
+    worker = MqttWorker(hub, mappings, MqttSettings(url, client_id, group, status_every_s=3600))
+    worker.start()
+    worker.wait_connected(10)
+    time.sleep(0.5)
+    ready.set()
+    while not stop.is_set():
+        counts = worker.counters.snapshot()
+        done = counts["stored"] + counts["deadLettered"]
+        if done != progress[0]:
+            now = time.perf_counter()
+            if progress[0] == 0:
+                progress[1] = now
+            progress[0], progress[2] = done, now
+        time.sleep(0.005)
+    worker.stop()
+    hub.close()
+    result.put((client_id, worker.counters.snapshot()))
+
+
+def forget(url: str, client_id: str) -> None:
+    from paho.mqtt.client import MQTTv5
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from cetate.mqtt import paho_client
+
+    client, broker = paho_client(url, client_id, MQTTv5)
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 0
+    client.connect(broker.host, broker.port, clean_start=True, properties=properties)
+    client.loop_start()
+    time.sleep(0.2)
+    client.disconnect()
+    client.loop_stop()
+
+
+def run_publishers(url: str, prefix: str, total: int, publishers: int, ready: Any) -> None:
+    share = total // publishers
+    processes = [
+        mp.Process(target=publish, args=(url, prefix, i * share, share, ready))
+        for i in range(publishers)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--url", default=os.environ.get("CETATE_TEST_MQTT", "mqtt://127.0.0.1:1883")
+    )
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=1, help="Cetate worker processes")
+    parser.add_argument("--publishers", type=int, default=2)
+    args = parser.parse_args()
+    total = args.messages - args.messages % args.publishers
+    print(
+        f"{total:,} messages, {DEVICES:,} devices, 10 attributes each, QoS 1, {args.publishers} publisher process(es)"
+    )
+
+    # 1. the bare subscriber
+    prefix = f"bench/{uuid.uuid4().hex[:8]}"
+    queue: Any = mp.Queue()
+    subscribed, ready = mp.Event(), mp.Event()
+    bare = mp.Process(target=bare_subscriber, args=(args.url, prefix, total, queue, subscribed))
+    bare.start()
+    subscribed.wait(10)
+    ready.set()
+    run_publishers(args.url, prefix, total, args.publishers, ready)
+    count, first, last = queue.get(timeout=600)
+    bare.join()
+    bare_rate = count / (last - first)
+    print(f"1. bare paho subscriber (counts only): {count:,} received, {bare_rate:,.0f} messages/s")
+
+    # 2. Cetate's worker(s)
+    prefix = f"bench/{uuid.uuid4().hex[:8]}"
+    db = Path(tempfile.mkdtemp()) / "hub.db"
+    group = "bench" if args.workers > 1 else None
+    stop, ready = mp.Event(), mp.Event()
+    readies = [mp.Event() for _ in range(args.workers)]
+    progress = [mp.Array("d", 3) for _ in range(args.workers)]
+    ids = [f"bench-w{i}-{uuid.uuid4().hex[:6]}" for i in range(args.workers)]
+    workers = [
+        mp.Process(
+            target=cetate_worker,
+            args=(args.url, prefix, str(db), ids[i], group, queue, readies[i], stop, progress[i]),
+        )
+        for i in range(args.workers)
+    ]
+    for process in workers:
+        process.start()
+    for event in readies:
+        event.wait(60)
+    ready.set()
+    run_publishers(args.url, prefix, total, args.publishers, ready)
+    stalled_since, last_done = time.monotonic(), -1.0
+    while True:  # until every message is in, or nothing moved for 30 s
+        done = sum(p[0] for p in progress)
+        if done >= total:
+            break
+        if done != last_done:
+            stalled_since, last_done = time.monotonic(), done
+        elif time.monotonic() - stalled_since > 30:
+            break
+        time.sleep(0.1)
+    first = min(p[1] for p in progress if p[0])
+    last = max(p[2] for p in progress)
+    stop.set()
+    results = [queue.get(timeout=120) for _ in workers]
+    for process in workers:
+        process.join()
+    stored = sum(int(counts["stored"]) for _, counts in results)
+    dead = sum(int(counts["deadLettered"]) for _, counts in results)
+    rate = (stored + dead) / (last - first)
+    for client_id in ids:
+        forget(args.url, client_id)
+    print(
+        f"2. Cetate ingest, {args.workers} worker process(es), SQLite with history: "
+        f"{stored:,} stored + {dead:,} dead-lettered = {stored + dead:,} of {total:,} published; "
+        f"{rate:,.0f} messages/s"
+    )
+    print(f"   ratio Cetate / bare subscriber: {rate / bare_rate:.2f}")
+    verdict = "PASS" if rate >= 10_000 and stored + dead == total else "FAIL"
+    print(
+        f"{verdict}: {rate:,.0f} messages/s (target >= 10,000); stored + dead-lettered = published: {stored + dead == total}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""ITS: signals, parking, public transport, enforcement, traffic information, access rules."""
