@@ -45,7 +45,10 @@ def publish(url: str, prefix: str, start: int, count: int, ready: Any) -> None:
     infos = []
     for n in range(start, start + count):
         infos.append(client.publish(f"{prefix}/dev{n % DEVICES}/state", bodies[n % 1000], qos=1))
-    for info in infos[-100:]:
+        # Message ids are 16 bits: keep fewer than 65,535 unacknowledged, or ids collide.
+        if len(infos) > 20_000:
+            infos.pop(0).wait_for_publish(120)
+    for info in infos:
         info.wait_for_publish(120)
     client.disconnect()
     client.loop_stop()

@@ -250,10 +250,11 @@ MappingOption = Annotated[Path, typer.Option("--mapping", help="The mapping file
 
 
 def _add_ingest_commands() -> None:
-    from cetate.ingest import gtfs_cli, gtfs_rt_cli
+    from cetate.ingest import gtfs_cli, gtfs_rt_cli, replay_cli
 
     gtfs_cli.add_commands(ingest_app)
     gtfs_rt_cli.add_commands(ingest_app)
+    replay_cli.add_commands(ingest_app)
 
 
 _add_ingest_commands()

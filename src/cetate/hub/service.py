@@ -37,6 +37,8 @@ class BatchResult:
     success: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     errors: list[tuple[str, CetateError]] = field(default_factory=list)
+    # One per entity given to the batch, in order: None or its error (an id may come twice).
+    outcomes: list[CetateError | None] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
         return {
@@ -206,6 +208,7 @@ class Hub:
             # the outcome is that of the last run only.
             result.success.clear()
             result.created.clear()
+            result.outcomes.clear()
             del result.errors[len(errors) :]
             current: dict[str, Entity | None] = dict(existing)
             done: list[Change] = []
@@ -215,7 +218,9 @@ class Hub:
                     change = op(current.get(entity_id), entity)
                 except CetateError as error:
                     result.errors.append((entity_id, error))
+                    result.outcomes.append(error)
                     continue
+                result.outcomes.append(None)
                 if change.before is None and change.after is not None:
                     result.created.append(entity_id)
                 current[entity_id] = change.after

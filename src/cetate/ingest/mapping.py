@@ -194,6 +194,8 @@ def convert(attribute: Attribute, raw: Any) -> Any:
         number = number * (attribute.scale if attribute.scale is not None else 1.0)
         number = number + (attribute.offset or 0.0)
         if kind == "integer":
+            if not -(2**63) <= number < 2**63:
+                raise MappingError(f"{attribute.name}: {number:g} is out of the integer range")
             return round(number)
         return number
     if kind == "string":
@@ -247,7 +249,8 @@ def _number(value: Any, name: str) -> float:
 
 
 def _attribute(value: Any, observed: str | None) -> dict[str, Any]:
-    if isinstance(value, dict) and value.get("type") in GEOJSON_TYPES:
+    kind = value.get("type") if isinstance(value, dict) else None
+    if isinstance(kind, str) and kind in GEOJSON_TYPES:
         return {"type": "GeoProperty", "value": value}
     result: dict[str, Any] = {"type": "Property", "value": value}
     if observed is not None:
@@ -272,7 +275,10 @@ def _observed_at(rule: Rule, data: Mapping[str, Any], received: datetime) -> str
     raw = parts[0] if len(parts) == 1 else " ".join(str(p) for p in parts)
     try:
         if rule.time_format == "iso":
-            return format_time(parse_time(raw, "timestamp"))
+            moment = parse_time(raw, "timestamp")
+            if datetime.fromisoformat(raw.replace("z", "Z")).tzinfo is None:
+                moment = moment.replace(tzinfo=rule.timezone)  # no zone given: the rule's
+            return format_time(moment)
         if rule.time_format in ("epoch_s", "epoch_ms"):
             seconds = _number(raw, "timestamp") / (1000.0 if rule.time_format == "epoch_ms" else 1)
             return format_time(datetime.fromtimestamp(seconds, UTC))
@@ -345,6 +351,8 @@ def compile_topic(pattern: str) -> tuple[str, re.Pattern[str]]:
     for index, level in enumerate(levels):
         named = re.fullmatch(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", level)
         if named:
+            if f"(?P<{named.group(1)}>" in "".join(parts):
+                raise BadRequestData(f"topic {pattern!r}: level {level} is named twice")
             filters.append("+")
             parts.append(f"(?P<{named.group(1)}>[^/]+)")
         elif level == "+":
@@ -372,6 +380,8 @@ def load_mappings(path: Path) -> MappingSet:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise BadRequestData(f"{path}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise BadRequestData(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as error:
         raise BadRequestData(f"{path}: not valid YAML: {error}") from None
     try:
@@ -432,14 +442,24 @@ def _rule(raw: Any, name: str) -> Rule:
         timezone = ZoneInfo(str(raw.get("timezone", "UTC")))
     except (ZoneInfoNotFoundError, ValueError):
         raise BadRequestData(f"unknown timezone {raw.get('timezone')!r}") from None
+    if not isinstance(raw.get("attributes") or {}, dict):
+        raise BadRequestData("attributes must map attribute names to paths or mappings")
     attributes = tuple(
-        _attribute_rule(attr_name, spec)
+        _attribute_rule(str(attr_name), spec)
         for attr_name, spec in (raw.get("attributes") or {}).items()
     )
     if payload == "device" and not attributes:
         raise BadRequestData("a device rule needs 'attributes'")
     if payload == "device" and not (raw.get("id") and raw.get("type")):
         raise BadRequestData("a device rule needs 'id' and 'type'")
+    if not isinstance(raw.get("type"), str | None):
+        raise BadRequestData("type must be text")
+    for template in [raw.get("id")] + [a.relationship for a in attributes]:
+        if not isinstance(template, str | None):
+            raise BadRequestData(f"the id and object templates must be text, not {template!r}")
+        for placeholder in _PLACEHOLDER.findall(template or ""):
+            if placeholder not in regex.groupindex:
+                parse_path(placeholder)  # a bad path is the file's mistake, not the message's
     timestamp = raw.get("timestamp") or []
     stamps = [timestamp] if isinstance(timestamp, str) else timestamp
     if not isinstance(stamps, list) or not all(isinstance(t, str) for t in stamps):
@@ -457,6 +477,11 @@ def _rule(raw: Any, name: str) -> Rule:
         timezone=timezone,
         attributes=attributes,
     )
+
+
+def _listed(value: Any) -> list[Any]:
+    """``missing: -200`` as ``missing: [-200]``."""
+    return [] if value is None else value if isinstance(value, list) else [value]
 
 
 def _attribute_rule(name: str, spec: Any) -> Attribute:
@@ -498,7 +523,7 @@ def _attribute_rule(name: str, spec: Any) -> Attribute:
         values={_raw_key(k): v for k, v in values.items()} if values else None,
         unit=spec.get("unit"),
         optional=bool(spec.get("optional", False)),
-        missing=frozenset(_raw_key(v) for v in spec.get("missing") or []),
+        missing=frozenset(_raw_key(v) for v in _listed(spec.get("missing"))),
         relationship=spec.get("object"),
         point=point,
     )

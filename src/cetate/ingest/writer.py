@@ -88,12 +88,10 @@ class MessageWriter:
                 outcomes[index] = f"not a valid entity: {error.detail}"
         if entities:
             result = self.hub.upsert(self.tenant, entities, replace=False)
-            if result.errors:
-                failed = {entity_id: error.detail for entity_id, error in result.errors}
-                for entity, index in zip(entities, owners, strict=True):
-                    reason = failed.get(entity["id"])
-                    if reason is not None:
-                        outcomes[index] = f"refused by the hub: {reason}"
+            # Outcomes are per message, in order: two messages for one entity may fare apart.
+            for error, index in zip(result.outcomes, owners, strict=True):
+                if error is not None:
+                    outcomes[index] = f"refused by the hub: {error.detail}"
         letters = [
             dead_letter(self.source, topic, payload, reason, received)
             for (topic, payload, received), reason in zip(messages, outcomes, strict=True)
