@@ -89,9 +89,9 @@ class MessageWriter:
         if entities:
             result = self.hub.upsert(self.tenant, entities, replace=False)
             # Outcomes are per message, in order: two messages for one entity may fare apart.
-            for error, index in zip(result.outcomes, owners, strict=True):
-                if error is not None:
-                    outcomes[index] = f"refused by the hub: {error.detail}"
+            for refused, index in zip(result.outcomes, owners, strict=True):
+                if refused is not None:
+                    outcomes[index] = f"refused by the hub: {refused.detail}"
         letters = [
             dead_letter(self.source, topic, payload, reason, received)
             for (topic, payload, received), reason in zip(messages, outcomes, strict=True)
