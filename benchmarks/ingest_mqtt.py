@@ -131,23 +131,6 @@ def cetate_worker(
     result.put((client_id, worker.counters.snapshot()))
 
 
-def forget(url: str, client_id: str) -> None:
-    from paho.mqtt.client import MQTTv5
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    from cetate.mqtt import paho_client
-
-    client, broker = paho_client(url, client_id, MQTTv5)
-    properties = Properties(PacketTypes.CONNECT)
-    properties.SessionExpiryInterval = 0
-    client.connect(broker.host, broker.port, clean_start=True, properties=properties)
-    client.loop_start()
-    time.sleep(0.2)
-    client.disconnect()
-    client.loop_stop()
-
-
 def run_publishers(url: str, prefix: str, total: int, publishers: int, ready: Any) -> None:
     share = total // publishers
     processes = [
@@ -161,6 +144,8 @@ def run_publishers(url: str, prefix: str, total: int, publishers: int, ready: An
 
 
 def main() -> None:
+    from cetate.ingest.mqtt import end_session
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
         "--url", default=os.environ.get("CETATE_TEST_MQTT", "mqtt://127.0.0.1:1883")
@@ -229,7 +214,7 @@ def main() -> None:
     dead = sum(int(counts["deadLettered"]) for _, counts in results)
     rate = (stored + dead) / (last - first)
     for client_id in ids:
-        forget(args.url, client_id)
+        end_session(args.url, client_id)
     print(
         f"2. Cetate ingest, {args.workers} worker process(es), SQLite with history: "
         f"{stored:,} stored + {dead:,} dead-lettered = {stored + dead:,} of {total:,} published; "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cetate.hub.service import Hub
 from cetate.hub.store.base import Store
 
 SHARED_DATA = Path(
@@ -88,3 +89,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         pg_store.reset()  # tests start from an empty hub
         yield pg_store
         pg_store.close()
+
+
+@pytest.fixture
+def hub(store: Store) -> Iterator[Hub]:
+    """A hub over each store, remote @contexts off (tests run offline)."""
+    from cetate.config import Settings
+    from cetate.hub.context import ContextResolver
+
+    settings = Settings(store="unused", allow_remote_contexts=False)
+    the_hub = Hub(store, ContextResolver(directory=None, allow_remote=False), settings)
+    yield the_hub
+    the_hub.writer.close()  # the store itself is closed by its fixture

@@ -3,20 +3,16 @@ deleted; counted in /metrics and `cetate ingest status`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cetate.cli import app as cli
 from cetate.config import Settings
-from cetate.hub.context import ContextResolver
 from cetate.hub.service import Hub
-from cetate.hub.store.base import Store
 from cetate.ingest.deadletters import list_dead_letters
 from cetate.ingest.mapping import parse_mappings
 from cetate.ingest.writer import MessageWriter
@@ -36,14 +32,6 @@ PARKING = {
     "type": "OffStreetParking",
 }
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def hub(store: Store) -> Iterator[Hub]:
-    settings = Settings(store="unused", allow_remote_contexts=False)
-    the_hub = Hub(store, ContextResolver(directory=None, allow_remote=False), settings)
-    yield the_hub
-    the_hub.writer.close()
 
 
 def seed(hub: Hub) -> None:

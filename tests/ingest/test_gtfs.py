@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cetate.config import Settings
 from cetate.errors import BadRequestData
-from cetate.hub.context import ContextResolver
 from cetate.hub.documents import find_documents
 from cetate.hub.model import check_entity_id
 from cetate.hub.service import Hub
-from cetate.hub.store.base import Store
 from cetate.ingest.gtfs import (
     MAX_ERRORS,
     entity_id,
@@ -99,22 +95,6 @@ def errors_of(path: Path) -> list[str]:
     errors: list[str] = raised.value.extra["errors"]
     assert raised.value.detail.startswith(f"GTFS feed {path} is not valid")
     return errors
-
-
-@pytest.fixture
-def hub(store: Store) -> Iterator[Hub]:
-    settings = Settings(store="unused", allow_remote_contexts=False)
-    the_hub = Hub(store, ContextResolver(directory=None, allow_remote=False), settings)
-    yield the_hub
-    the_hub.writer.close()  # the store is closed by its fixture
-
-
-@pytest.fixture(scope="session")
-def minsk_zip(shared_data: Path) -> Path:
-    path = shared_data / "gtfs" / "minsk-mazowiecki" / "minsk-maz_gtfs.zip"
-    if not path.is_file():
-        pytest.skip(f"the Mińsk Mazowiecki GTFS feed is not at {path}")
-    return path
 
 
 def csv_rows(archive: Path, name: str) -> list[dict[str, str]]:

@@ -19,9 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cetate.config import Settings
 from cetate.errors import BadRequestData
-from cetate.hub.context import ContextResolver
 from cetate.hub.documents import find_documents, upsert_documents
 from cetate.hub.service import Hub
 from cetate.hub.store.base import HistoryQuery, Store
@@ -46,15 +44,6 @@ T0 = 1_790_000_000  # 2026-09-21T13:33:20Z
 
 def iso(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seconds))
-
-
-@pytest.fixture
-def hub(store: Store) -> Iterator[Hub]:
-    """A hub over each store (`store` runs every test on SQLite and PostgreSQL)."""
-    settings = Settings(store="unused", allow_remote_contexts=False)
-    hub = Hub(store, ContextResolver(directory=None, allow_remote=False), settings)
-    yield hub
-    hub.writer.close()  # the store itself is closed by its fixture
 
 
 @pytest.fixture

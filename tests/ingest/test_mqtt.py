@@ -21,14 +21,12 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from cetate.config import Settings
 from cetate.hub.service import Hub, build_hub
 from cetate.ingest.deadletters import list_dead_letters
 from cetate.ingest.mapping import MappingSet, parse_mappings
-from cetate.ingest.mqtt import MqttSettings, MqttWorker
+from cetate.ingest.mqtt import MqttSettings, MqttWorker, end_session
 from cetate.ingest.status import metrics_text
 from cetate.mqtt import paho_client
 from cetate.web.app import create_app
@@ -67,18 +65,6 @@ def mapping(prefix: str, max_payload: int = 4096) -> MappingSet:
     )
 
 
-def forget_session(url: str, client_id: str) -> None:
-    """End a persistent session on the broker, so test runs leave nothing queued behind."""
-    client, broker = paho_client(url, client_id, mqtt.MQTTv5)
-    properties = Properties(PacketTypes.CONNECT)
-    properties.SessionExpiryInterval = 0
-    client.connect(broker.host, broker.port, clean_start=True, properties=properties)
-    client.loop_start()
-    time.sleep(0.2)
-    client.disconnect()
-    client.loop_stop()
-
-
 class Publisher:
     def __init__(self, url: str) -> None:
         self.client, broker = paho_client(url, f"pub-{uuid.uuid4().hex[:8]}", mqtt.MQTTv5)
@@ -103,6 +89,7 @@ def prefix() -> str:
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
+    """A hub in a SQLite file of its own (the worker writes from its thread, as in production)."""
     the_hub = build_hub(Settings(store=f"sqlite:///{tmp_path / 'hub.db'}"))
     yield the_hub
     the_hub.close()
@@ -160,7 +147,7 @@ def test_messages_become_entities_with_history_and_are_acknowledged(
     again = start_worker(hub, mqtt_url, prefix, client_id)
     time.sleep(1.0)
     again.stop()
-    forget_session(mqtt_url, client_id)
+    end_session(mqtt_url, client_id)
     assert again.counters.snapshot()["received"] == 0
 
 
@@ -194,7 +181,7 @@ def test_bad_input_becomes_a_dead_letter_and_the_worker_goes_on(
         wait_for(lambda: worker.counters.snapshot()["received"] == 2)
     finally:
         worker.stop()
-        forget_session(mqtt_url, client_id)
+        end_session(mqtt_url, client_id)
     counts = worker.counters.snapshot()
     assert (counts["stored"], counts["deadLettered"]) == (1, 1)
     (letter,) = list_dead_letters(hub)
@@ -275,7 +262,7 @@ from pathlib import Path
 from cetate.config import Settings
 from cetate.hub.service import build_hub
 from cetate.ingest.mapping import parse_mappings
-from cetate.ingest.mqtt import MqttSettings, MqttWorker
+from cetate.ingest.mqtt import MqttSettings, MqttWorker, end_session
 import json
 url, client_id, db, mapping = sys.argv[1:5]
 hub = build_hub(Settings(store=f"sqlite:///{db}"))
@@ -350,7 +337,7 @@ def test_kill_9_under_load_loses_nothing(
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-        forget_session(mqtt_url, client_id)
+        end_session(mqtt_url, client_id)
     assert stored == {n for n in range(total) if n % bad_every}
     # Garbage redelivered after the kill may be dead-lettered twice; never fewer than sent.
     assert len(range(0, total, bad_every)) <= dead <= len(range(0, total, bad_every)) + 5

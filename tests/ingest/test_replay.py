@@ -37,10 +37,10 @@ SETTINGS = Settings(store="unused", allow_remote_contexts=False, temporal_page=1
 
 @pytest.fixture
 def hub(store: Store) -> Iterator[Hub]:
-    """A hub on each store (the store fixture closes the store)."""
-    hub = Hub(store, ContextResolver(directory=None, allow_remote=False), SETTINGS)
-    yield hub
-    hub.writer.close()
+    """The shared hub fixture with a temporal page large enough for a whole replayed file."""
+    the_hub = Hub(store, ContextResolver(directory=None, allow_remote=False), SETTINGS)
+    yield the_hub
+    the_hub.writer.close()
 
 
 def temporal(hub: Hub, entity_id: str, attrs: str) -> dict[str, Any]:

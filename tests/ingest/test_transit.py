@@ -73,22 +73,6 @@ def write_feed(folder: Path, changes: dict[str, str] | None = None) -> Path:
 
 
 @pytest.fixture
-def hub(store: Store) -> Iterator[Hub]:
-    settings = Settings(store="unused", allow_remote_contexts=False)
-    the_hub = Hub(store, ContextResolver(directory=None, allow_remote=False), settings)
-    yield the_hub
-    the_hub.writer.close()
-
-
-@pytest.fixture(scope="session")
-def minsk_zip(shared_data: Path) -> Path:
-    path = shared_data / "gtfs" / "minsk-mazowiecki" / "minsk-maz_gtfs.zip"
-    if not path.is_file():
-        pytest.skip(f"the Mińsk Mazowiecki GTFS feed is not at {path}")
-    return path
-
-
-@pytest.fixture
 def minsk(hub: Hub, minsk_zip: Path) -> Transit:
     import_feed(hub, minsk_zip, "minsk")
     return Transit(hub)

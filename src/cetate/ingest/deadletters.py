@@ -32,10 +32,7 @@ class DeadLetter:
     truncated: bool = False
 
     def document(self) -> dict[str, Any]:
-        try:
-            text, encoding = self.payload.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = base64.b64encode(self.payload).decode(), "base64"
+        text, encoding = self.payload_text()
         return {
             "id": self.id,
             "type": DEAD_LETTER_TYPE,
@@ -48,12 +45,16 @@ class DeadLetter:
             "receivedAt": _property(format_time(self.received_at)),
         }
 
+    def payload_text(self) -> tuple[str, str]:
+        """The payload as text when it is UTF-8, else as base64; and which of the two."""
+        try:
+            return self.payload.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            return base64.b64encode(self.payload).decode(), "base64"
+
     def view(self) -> dict[str, Any]:
         """What the API and CLI show: the payload as text when it is text."""
-        try:
-            payload, encoding = self.payload.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            payload, encoding = base64.b64encode(self.payload).decode(), "base64"
+        payload, encoding = self.payload_text()
         return {
             "id": self.id,
             "source": self.source,

@@ -200,3 +200,16 @@ class MqttWorker:
         for name, value in snapshot.items():
             document[name] = {"type": "Property", "value": value}
         return document
+
+
+def end_session(url: str, client_id: str) -> None:
+    """End a worker's persistent session on the broker (a worker retired for good): what the
+    broker kept for it is dropped. Tests and benchmarks use it to leave nothing behind."""
+    client, broker = paho_client(url, client_id, mqtt.MQTTv5)
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = 0
+    client.connect(broker.host, broker.port, clean_start=True, properties=properties)
+    client.loop_start()
+    time.sleep(0.2)  # the broker has the CONNECT: the old session is gone
+    client.disconnect()
+    client.loop_stop()
