@@ -140,3 +140,20 @@ def test_city_load_errors_are_one_line(helsinki_pbf: Path, tmp_path: Path) -> No
         errors = [line for line in result.output.splitlines() if line.startswith("cetate:")]
         assert len(errors) == 1 and reason in errors[0], result.output
         assert "Traceback" not in result.output
+
+
+def test_serve_refuses_a_bad_extract_or_mapping_in_one_line(
+    helsinki_pbf: Path, tmp_path: Path
+) -> None:
+    truncated = tmp_path / "cut.osm.pbf"
+    truncated.write_bytes(helsinki_pbf.read_bytes()[:300_000])
+    store = f"sqlite:///{tmp_path / 'x.db'}"
+    result = runner.invoke(app, ["serve", "--osm", str(truncated), "--store", store])
+    assert result.exit_code == 2 and "not a readable OSM extract" in result.output
+    assert "Traceback" not in result.output
+    mapping = tmp_path / "bad.yaml"
+    mapping.write_text("mappings: not-a-list")
+    result = runner.invoke(
+        app, ["serve", "--store", store], env={"CETATE_INGEST_MAPPINGS": str(mapping)}
+    )
+    assert result.exit_code == 2 and "'mappings' list" in result.output

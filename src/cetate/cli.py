@@ -114,12 +114,19 @@ def serve(
 def run_server(settings: Settings) -> None:
     import uvicorn
 
+    from cetate.city.service import load_city
     from cetate.hub.service import build_hub
+    from cetate.ingest.mapping import load_mappings
     from cetate.logs import setup_logging
     from cetate.web.app import create_app
 
     setup_logging(settings.log_level)
     hub = guarded(lambda: build_hub(settings))  # also checks the store before workers start
+    # The city and the ingest mapping are checked here, so a bad extract or mapping file is one
+    # line, not a failed start-up; worker processes then load the city from the graph cache.
+    city = guarded(lambda: load_city(settings)) if settings.city_osm is not None else None
+    if settings.ingest_mappings is not None:
+        guarded(lambda: load_mappings(settings.ingest_mappings))  # type: ignore[arg-type]
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(f"Cetate hub ({hub.store.name}) at {url}/ngsi-ld/v1  (API docs: {url}/docs)")
     if settings.workers > 1:
@@ -137,7 +144,7 @@ def run_server(settings: Settings) -> None:
             access_log=False,
         )
         return
-    application = create_app(settings, hub)
+    application = create_app(settings, hub, city)
     try:
         uvicorn.run(
             application,
