@@ -554,6 +554,17 @@ def test_poller_uses_etags_and_ingests_only_new_messages(hub: Hub, server: FeedS
     assert (poller.stats.ingested, poller.stats.not_modified, poller.stats.errors) == (2, 1, 0)
 
 
+def test_poller_refuses_a_feed_over_its_size_limit(hub: Hub, server: FeedServer) -> None:
+    message = positions(T0)
+    for n in range(200):
+        add_vehicle(message, f"bus-{n}", T0, 25.6, 45.65)
+    server.publish(message)
+    with RtPoller(hub, server.url, FEED, max_bytes=1000) as poller:
+        with pytest.raises(BadRequestData, match="over the 1,000-byte limit"):
+            poller.poll_once()
+    assert find_documents(hub, "", "Vehicle") == []  # nothing half-written
+
+
 def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():

@@ -931,6 +931,11 @@ def is_url(source: str | Path) -> bool:
     return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
 
 
+# A city's whole vehicle-positions feed is a few hundred kilobytes; a body far larger is a wrong
+# URL or a broken server, and is refused before it fills the memory.
+MAX_FEED_BYTES = 64 * 1024 * 1024
+
+
 class RtPoller:
     """Polls one GTFS-Realtime source (a URL, or a file that something else rewrites) and
     writes each new message into the hub.
@@ -955,7 +960,9 @@ class RtPoller:
         max_backoff_s: float = 300.0,
         language: str | None = None,
         headers: Mapping[str, str] | None = None,
+        max_bytes: int = MAX_FEED_BYTES,
     ) -> None:
+        self.max_bytes = max_bytes
         if interval_s <= 0:
             raise BadRequestData("the polling interval must be more than 0 seconds")
         if timeout_s <= 0:
@@ -1050,19 +1057,24 @@ class RtPoller:
         if self._last_modified:
             headers["If-Modified-Since"] = self._last_modified
         try:
-            response = self._client.get(self._url, headers=headers)
+            with self._client.stream("GET", self._url, headers=headers) as response:
+                if response.status_code == 304:
+                    return None
+                if response.status_code != 200:
+                    raise BadRequestData(f"{self._url}: HTTP {response.status_code}")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > self.max_bytes:  # read no further than the limit
+                        raise BadRequestData(
+                            f"{self._url}: the feed is over the {self.max_bytes:,}-byte limit"
+                        )
+                validators = (response.headers.get("ETag"), response.headers.get("Last-Modified"))
         except httpx.TimeoutException:
             raise BadRequestData(f"{self._url}: no answer in time") from None
         except httpx.HTTPError as error:
             raise BadRequestData(f"{self._url}: {error or type(error).__name__}") from None
-        if response.status_code == 304:
-            return None
-        if response.status_code != 200:
-            raise BadRequestData(f"{self._url}: HTTP {response.status_code}")
-        return response.content, (
-            response.headers.get("ETag"),
-            response.headers.get("Last-Modified"),
-        )
+        return bytes(body), validators
 
     def _remember(self, validators: tuple[Any, ...], digest: bytes) -> None:
         self._digest = digest
