@@ -559,9 +559,11 @@ def test_poller_refuses_a_feed_over_its_size_limit(hub: Hub, server: FeedServer)
     for n in range(200):
         add_vehicle(message, f"bus-{n}", T0, 25.6, 45.65)
     server.publish(message)
-    with RtPoller(hub, server.url, FEED, max_bytes=1000) as poller:
-        with pytest.raises(BadRequestData, match="over the 1,000-byte limit"):
-            poller.poll_once()
+    with (
+        RtPoller(hub, server.url, FEED, max_bytes=1000) as poller,
+        pytest.raises(BadRequestData, match="over the 1,000-byte limit"),
+    ):
+        poller.poll_once()
     assert find_documents(hub, "", "Vehicle") == []  # nothing half-written
 
 
