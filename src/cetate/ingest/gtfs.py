@@ -60,17 +60,17 @@ from cetate.ingest.gtfs_entities import (
     BATCH_ENTITIES,
     FEED_TYPE,
     TYPES,
-    _Documents,
-    _iso_date,
-    _p,
-    _put,
-    _r,
+    Documents,
+    as_property,
+    as_relationship,
     check_feed_name,
     entity_id,
     escape_id,
     feed_entity_id,
     gtfs_id,
     id_prefix,
+    iso_date,
+    put_property,
 )
 from cetate.ingest.gtfs_read import (
     MAX_ERRORS,
@@ -200,7 +200,7 @@ def import_feed(
     say("reading", 0, 0)
     data = read_feed(path)
     read_done = time.perf_counter()
-    documents = _Documents(data, feed)
+    documents = Documents(data, feed)
     ctx = hub.contexts.core()
     now = now_iso()
     small: list[tuple[str, list[dict[str, Any]]]] = [
@@ -300,21 +300,21 @@ def _feed_document(data: GtfsFeed, feed: str, report: ImportReport) -> dict[str,
     doc: dict[str, Any] = {
         "id": feed_entity_id(feed),
         "type": FEED_TYPE,
-        "name": _p(feed),
-        "timezone": _p(data.timezone),
-        "revision": _p(report.revision),
-        "importedAt": _p(now_iso()),
-        "source": _p(Path(data.source).name),
-        "counts": _p(report.counts),
+        "name": as_property(feed),
+        "timezone": as_property(data.timezone),
+        "revision": as_property(report.revision),
+        "importedAt": as_property(now_iso()),
+        "source": as_property(Path(data.source).name),
+        "counts": as_property(report.counts),
     }
-    _put(doc, "version", info.get("feed_version"))
-    _put(doc, "publisher", info.get("feed_publisher_name"))
-    _put(doc, "language", info.get("feed_lang"))
+    put_property(doc, "version", info.get("feed_version"))
+    put_property(doc, "publisher", info.get("feed_publisher_name"))
+    put_property(doc, "language", info.get("feed_lang"))
     if start:
-        doc["startDate"] = _p(_iso_date(start))
+        doc["startDate"] = as_property(iso_date(start))
     if end:
-        doc["endDate"] = _p(_iso_date(end))
-    doc["operatedBy"] = _r(
+        doc["endDate"] = as_property(iso_date(end))
+    doc["operatedBy"] = as_relationship(
         [
             entity_id("GtfsAgency", feed, data.agency_key(a.get("agency_id", "")))
             for a in data.agencies

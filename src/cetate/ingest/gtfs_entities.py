@@ -81,25 +81,25 @@ def feed_entity_id(feed: str) -> str:
 # Entities
 
 
-def _p(value: Any) -> dict[str, Any]:
+def as_property(value: Any) -> dict[str, Any]:
     return {"type": "Property", "value": value}
 
 
-def _r(target: str | list[str]) -> dict[str, Any]:
+def as_relationship(target: str | list[str]) -> dict[str, Any]:
     return {"type": "Relationship", "object": target}
 
 
-def _iso_date(gtfs_date: str) -> str:
+def iso_date(gtfs_date: str) -> str:
     return f"{gtfs_date[:4]}-{gtfs_date[4:6]}-{gtfs_date[6:]}"
 
 
-def _put(doc: dict[str, Any], name: str, value: Any) -> None:
+def put_property(doc: dict[str, Any], name: str, value: Any) -> None:
     """A Property only when the feed gives a value."""
     if value is not None and value != "":
-        doc[name] = _p(value)
+        doc[name] = as_property(value)
 
 
-class _Documents:
+class Documents:
     """The feed as normalized NGSI-LD documents, type by type (trips in batches)."""
 
     def __init__(self, feed: GtfsFeed, name: str) -> None:
@@ -125,13 +125,13 @@ class _Documents:
                 "id": self.agency_id(row.get("agency_id", "")),
                 "type": "GtfsAgency",
             }
-            _put(doc, "agencyName", row["agency_name"])
-            _put(doc, "page", row["agency_url"])
-            _put(doc, "timezone", row["agency_timezone"])
-            _put(doc, "language", row.get("agency_lang"))
-            _put(doc, "phone", row.get("agency_phone"))
-            _put(doc, "email", row.get("agency_email"))
-            _put(doc, "fareUrl", row.get("agency_fare_url"))
+            put_property(doc, "agencyName", row["agency_name"])
+            put_property(doc, "page", row["agency_url"])
+            put_property(doc, "timezone", row["agency_timezone"])
+            put_property(doc, "language", row.get("agency_lang"))
+            put_property(doc, "phone", row.get("agency_phone"))
+            put_property(doc, "email", row.get("agency_email"))
+            put_property(doc, "fareUrl", row.get("agency_fare_url"))
             docs.append(doc)
         return docs
 
@@ -160,16 +160,16 @@ class _Documents:
         for number, row in enumerate(feed.stops):
             kind = row["location_type"]
             doc: dict[str, Any] = {"id": self.stop_entity_id(row), "type": _stop_type(kind)}
-            _put(doc, "name", row.get("stop_name"))
-            _put(doc, "code", row.get("stop_code"))
-            _put(doc, "description", row.get("stop_desc"))
-            _put(doc, "zoneCode", row.get("zone_id"))
-            _put(doc, "page", row.get("stop_url"))
-            _put(doc, "wheelChairAccessible", row.get("wheelchair_boarding"))
-            _put(doc, "platformCode", row.get("platform_code"))
-            _put(doc, "timezone", row.get("stop_timezone"))
+            put_property(doc, "name", row.get("stop_name"))
+            put_property(doc, "code", row.get("stop_code"))
+            put_property(doc, "description", row.get("stop_desc"))
+            put_property(doc, "zoneCode", row.get("zone_id"))
+            put_property(doc, "page", row.get("stop_url"))
+            put_property(doc, "wheelChairAccessible", row.get("wheelchair_boarding"))
+            put_property(doc, "platformCode", row.get("platform_code"))
+            put_property(doc, "timezone", row.get("stop_timezone"))
             if kind not in ("0", "1", "2"):
-                doc["locationType"] = _p(int(kind))
+                doc["locationType"] = as_property(int(kind))
             if row.get("stop_lat") and row.get("stop_lon"):
                 point = [float(row["stop_lon"]), float(row["stop_lat"])]
                 doc["location"] = {
@@ -178,11 +178,11 @@ class _Documents:
                 }
             parent = row.get("parent_station", "")
             if parent:
-                doc["hasParentStation"] = _r(self.stop_entity_id(index[parent]))
+                doc["hasParentStation"] = as_relationship(self.stop_entity_id(index[parent]))
             if kind == "1" and row["stop_id"] in children:
-                doc["hasStop"] = _r(children[row["stop_id"]])
+                doc["hasStop"] = as_relationship(children[row["stop_id"]])
             if number in operators:
-                doc["operatedBy"] = _r(operators[number])
+                doc["operatedBy"] = as_relationship(operators[number])
             docs.append(doc)
         return docs
 
@@ -190,16 +190,16 @@ class _Documents:
         docs = []
         for row in self.feed.routes:
             doc: dict[str, Any] = {"id": self.id("GtfsRoute", row["route_id"]), "type": "GtfsRoute"}
-            _put(doc, "shortName", row.get("route_short_name"))
-            _put(doc, "name", row.get("route_long_name"))
-            _put(doc, "description", row.get("route_desc"))
-            _put(doc, "routeType", row["route_type"])
-            _put(doc, "page", row.get("route_url"))
-            _put(doc, "routeColor", row.get("route_color"))
-            _put(doc, "routeTextColor", row.get("route_text_color"))
+            put_property(doc, "shortName", row.get("route_short_name"))
+            put_property(doc, "name", row.get("route_long_name"))
+            put_property(doc, "description", row.get("route_desc"))
+            put_property(doc, "routeType", row["route_type"])
+            put_property(doc, "page", row.get("route_url"))
+            put_property(doc, "routeColor", row.get("route_color"))
+            put_property(doc, "routeTextColor", row.get("route_text_color"))
             if row.get("route_sort_order"):
-                doc["routeSortOrder"] = _p(int(row["route_sort_order"]))
-            doc["operatedBy"] = _r(self.agency_of_route[row["route_id"]])
+                doc["routeSortOrder"] = as_property(int(row["route_sort_order"]))
+            doc["operatedBy"] = as_relationship(self.agency_of_route[row["route_id"]])
             docs.append(doc)
         return docs
 
@@ -223,8 +223,8 @@ class _Documents:
                 {
                     "id": self.id("GtfsService", service_id),
                     "type": "GtfsService",
-                    "name": _p(service_id),
-                    "operatedBy": _r(served[0] if len(served) == 1 else served),
+                    "name": as_property(service_id),
+                    "operatedBy": as_relationship(served[0] if len(served) == 1 else served),
                 }
             )
         return docs
@@ -235,13 +235,13 @@ class _Documents:
             doc: dict[str, Any] = {
                 "id": self.id("GtfsCalendarRule", row["service_id"]),
                 "type": "GtfsCalendarRule",
-                "name": _p(row["service_id"]),
-                "hasService": _r(self.id("GtfsService", row["service_id"])),
+                "name": as_property(row["service_id"]),
+                "hasService": as_relationship(self.id("GtfsService", row["service_id"])),
             }
             for day in WEEKDAYS:
-                doc[day] = _p(row[day] == "1")
-            doc["startDate"] = _p(_iso_date(row["start_date"]))
-            doc["endDate"] = _p(_iso_date(row["end_date"]))
+                doc[day] = as_property(row[day] == "1")
+            doc["startDate"] = as_property(iso_date(row["start_date"]))
+            doc["endDate"] = as_property(iso_date(row["end_date"]))
             docs.append(doc)
         return docs
 
@@ -250,9 +250,9 @@ class _Documents:
             {
                 "id": self.id("GtfsCalendarDateRule", row["service_id"], row["date"]),
                 "type": "GtfsCalendarDateRule",
-                "hasService": _r(self.id("GtfsService", row["service_id"])),
-                "appliesOn": _p(_iso_date(row["date"])),
-                "exceptionType": _p(row["exception_type"]),
+                "hasService": as_relationship(self.id("GtfsService", row["service_id"])),
+                "appliesOn": as_property(iso_date(row["date"])),
+                "exceptionType": as_property(row["exception_type"]),
             }
             for row in self.feed.calendar_dates
         ]
@@ -268,7 +268,7 @@ class _Documents:
             doc: dict[str, Any] = {
                 "id": self.id("GtfsShape", shape_id),
                 "type": "GtfsShape",
-                "name": _p(shape_id),
+                "name": as_property(shape_id),
                 "location": {
                     "type": "GeoProperty",
                     "value": {"type": "LineString", "coordinates": coordinates},
@@ -276,7 +276,7 @@ class _Documents:
             }
             distance = shapes.distance[a:b]
             if len(distance) and not np.isnan(distance).any():
-                doc["distanceTravelled"] = _p(distance.tolist())
+                doc["distanceTravelled"] = as_property(distance.tolist())
             docs.append(doc)
         return docs
 
@@ -321,22 +321,22 @@ class _Documents:
             doc: dict[str, Any] = {
                 "id": self.id("GtfsTrip", row["trip_id"]),
                 "type": "GtfsTrip",
-                "hasRoute": _r(self.id("GtfsRoute", row["route_id"])),
-                "hasService": _r(self.id("GtfsService", row["service_id"])),
+                "hasRoute": as_relationship(self.id("GtfsRoute", row["route_id"])),
+                "hasService": as_relationship(self.id("GtfsService", row["service_id"])),
             }
             if row.get("shape_id"):
-                doc["hasShape"] = _r(self.id("GtfsShape", row["shape_id"]))
-            _put(doc, "headSign", row.get("trip_headsign"))
-            _put(doc, "shortName", row.get("trip_short_name"))
-            _put(doc, "block", row.get("block_id"))
+                doc["hasShape"] = as_relationship(self.id("GtfsShape", row["shape_id"]))
+            put_property(doc, "headSign", row.get("trip_headsign"))
+            put_property(doc, "shortName", row.get("trip_short_name"))
+            put_property(doc, "block", row.get("block_id"))
             for column, name in (
                 ("direction_id", "direction"),
                 ("wheelchair_accessible", "wheelChairAccessible"),
                 ("bikes_allowed", "bikesAllowed"),
             ):
                 if row.get(column):
-                    doc[name] = _p(int(row[column]))
-            doc["stopTimes"] = _p(stop_times)
+                    doc[name] = as_property(int(row[column]))
+            doc["stopTimes"] = as_property(stop_times)
             docs.append(doc)
         return docs
 
