@@ -9,12 +9,15 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from cetate.config import Settings
 from cetate.errors import CetateError, ConfigError
+
+if TYPE_CHECKING:
+    from cetate.city.service import City
 
 T = TypeVar("T")
 
@@ -111,7 +114,8 @@ def serve(
     run_server(settings)
 
 
-def run_server(settings: Settings) -> None:
+def run_server(settings: Settings, city: City | None = None) -> None:
+    """Serve; ``city`` is one already loaded from ``settings.city_osm`` (the demo's)."""
     import uvicorn
 
     from cetate.city.service import load_city
@@ -124,7 +128,8 @@ def run_server(settings: Settings) -> None:
     hub = guarded(lambda: build_hub(settings))  # also checks the store before workers start
     # The city and the ingest mapping are checked here, so a bad extract or mapping file is one
     # line, not a failed start-up; worker processes then load the city from the graph cache.
-    city = guarded(lambda: load_city(settings)) if settings.city_osm is not None else None
+    if city is None and settings.city_osm is not None:
+        city = guarded(lambda: load_city(settings))
     if settings.ingest_mappings is not None:
         guarded(lambda: load_mappings(settings.ingest_mappings))  # type: ignore[arg-type]
     url = f"http://{settings.host}:{settings.port}"
@@ -221,8 +226,8 @@ def demo(
         )
     )
     settings.demo_feed = True
-    guarded(lambda: prepare_demo(settings, history_hours, typer.echo))
-    run_server(settings)
+    city = guarded(lambda: prepare_demo(settings, history_hours, typer.echo))
+    run_server(settings, city)
 
 
 def helsinki_extract() -> Path:
@@ -243,10 +248,15 @@ def city_load(
 ) -> None:
     """Build (or reuse from the cache) the city's networks; publish places and main roads."""
     from cetate.demo.city import publish_city
+    from cetate.hub.service import build_hub
 
     settings = guarded(lambda: settings_from(store, osm=osm))
     settings.city_modes = modes
-    guarded(lambda: publish_city(settings, typer.echo))
+    hub = guarded(lambda: build_hub(settings))
+    try:
+        guarded(lambda: publish_city(settings, hub, typer.echo))
+    finally:
+        hub.close()
 
 
 ingest_app = typer.Typer(help="Feeds into the hub: MQTT devices, GTFS, CSV replay; dead letters.")
@@ -357,14 +367,15 @@ def dead_show(letter_id: str, store: StoreOption = None) -> None:
     import json
 
     from cetate.hub.service import build_hub
-    from cetate.ingest.deadletters import list_dead_letters
+    from cetate.ingest.deadletters import get_dead_letter
 
     hub = guarded(lambda: build_hub(settings_from(store)))
     try:
-        found = [x for x in list_dead_letters(hub, "", 1_000_000) if x.id == letter_id]
-        if not found:
+        letter = get_dead_letter(hub, "", letter_id)
+        if letter is None:
             fail(f"no dead letter {letter_id}")
-        typer.echo(json.dumps(found[0].view(), indent=2, ensure_ascii=False))
+            return
+        typer.echo(json.dumps(letter.view(), indent=2, ensure_ascii=False))
     finally:
         hub.close()
 

@@ -22,7 +22,7 @@ Say = Callable[[str], None]
 BATCH = 1000
 
 
-def publish_city(settings: Settings, say: Say) -> City:
+def publish_city(settings: Settings, hub: Hub, say: Say) -> City:
     """Load the extract of ``settings.city_osm`` and write its places and main roads."""
     assert settings.city_osm is not None
     city = load_city(settings, progress=say)
@@ -38,27 +38,25 @@ def publish_city(settings: Settings, say: Say) -> City:
     documents = places_to_entities(city.places, slug)
     if "drive" in city.routers:
         documents += road_entities(city.routers["drive"].network, slug)
-    hub = build_hub(settings)
-    try:
-        write(hub, documents, replace=True, label="places and roads")
-    finally:
-        hub.close()
+    write(hub, documents, replace=True, label="places and roads")
     say(f"hub: {len(city.places):,} places and the main roads of {slug} written")
     return city
 
 
-def prepare_demo(settings: Settings, history_hours: float, say: Say) -> None:
-    city = publish_city(settings, say)
-    assert settings.city_osm is not None
-    sensors = demo_sensors(city, city_slug(settings.city_osm))
-    if not sensors:
-        raise BadRequestData(f"{settings.city_osm}: no place to put a demo sensor on")
-    kinds: dict[str, int] = {}
-    for sensor in sensors:
-        kinds[sensor.entity_type] = kinds.get(sensor.entity_type, 0) + 1
-    say("sensors: " + ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items())))
+def prepare_demo(settings: Settings, history_hours: float, say: Say) -> City:
+    """Publish the city, its sensors and their past readings; the city is returned for the
+    server to use as it is, not loaded again."""
     hub = build_hub(settings)
     try:
+        city = publish_city(settings, hub, say)
+        assert settings.city_osm is not None
+        sensors = demo_sensors(city, city_slug(settings.city_osm))
+        if not sensors:
+            raise BadRequestData(f"{settings.city_osm}: no place to put a demo sensor on")
+        kinds: dict[str, int] = {}
+        for sensor in sensors:
+            kinds[sensor.entity_type] = kinds.get(sensor.entity_type, 0) + 1
+        say("sensors: " + ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items())))
         write(hub, static_documents(sensors), replace=False, label="sensors")
         readings = Readings(sensors)
         with Progress(transient=True) as progress:
@@ -71,6 +69,7 @@ def prepare_demo(settings: Settings, history_hours: float, say: Say) -> None:
         say(f"history: {written:,} readings of the last {history_hours:g} h written")
     finally:
         hub.close()
+    return city
 
 
 def write(hub: Hub, documents: Sequence[dict[str, Any]], replace: bool, label: str) -> None:

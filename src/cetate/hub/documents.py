@@ -32,6 +32,22 @@ def find_documents(
     return [render_entity(entity, ctx, options) for entity in entities]
 
 
+def get_document(hub: Hub, tenant: str, entity_id: str) -> dict[str, Any] | None:
+    """One entity as a keyValues document, or None."""
+    entity = hub.store.get(tenant, entity_id)
+    if entity is None:
+        return None
+    return render_entity(entity, hub.contexts.core(), RenderOptions(key_values=True))
+
+
+def count_documents(hub: Hub, tenant: str, type_name: str) -> int:
+    """How many entities of a type there are, counted by the store (none is loaded)."""
+    ctx = hub.contexts.core()
+    query = EntityQuery(types=(frozenset({ctx.expand(type_name)}),), limit=1, count=True)
+    _, total = hub.store.query(tenant, query)
+    return total or 0
+
+
 def delete_documents(hub: Hub, tenant: str, ids: Sequence[str]) -> BatchResult:
     """Delete entities by id; a missing one is an error in the result, not an exception."""
     placeholders: list[Entity] = [{"id": entity_id} for entity_id in ids]

@@ -11,7 +11,13 @@ from fastapi.responses import PlainTextResponse
 from cetate.errors import CetateError, ResourceNotFound
 from cetate.hub.documents import delete_documents
 from cetate.hub.service import Hub
-from cetate.ingest.deadletters import DeadLetter, list_dead_letters, replay
+from cetate.ingest.deadletters import (
+    DeadLetter,
+    count_dead_letters,
+    get_dead_letter,
+    list_dead_letters,
+    replay,
+)
 from cetate.ingest.mapping import MappingSet
 from cetate.ingest.mqtt import MqttWorker
 from cetate.ingest.status import key_values, metrics_text, worker_statuses
@@ -42,7 +48,7 @@ def status(request: Request) -> dict[str, Any]:
     hub = _hub(request)
     return {
         "workers": worker_statuses(hub, "", _live(request)),
-        "deadLetters": len(list_dead_letters(hub, "", limit=1_000_000)),
+        "deadLetters": count_dead_letters(hub),
     }
 
 
@@ -93,7 +99,7 @@ def metrics(request: Request) -> PlainTextResponse:
 
 
 def _find(request: Request, letter_id: str) -> DeadLetter:
-    for letter in list_dead_letters(_hub(request), "", limit=1_000_000):
-        if letter.id == letter_id:
-            return letter
-    raise ResourceNotFound(f"no dead letter {letter_id}")
+    letter = get_dead_letter(_hub(request), "", letter_id)
+    if letter is None:
+        raise ResourceNotFound(f"no dead letter {letter_id}")
+    return letter

@@ -13,7 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from cetate.hub.documents import delete_documents, find_documents, upsert_documents
+from cetate.hub.documents import (
+    count_documents,
+    delete_documents,
+    find_documents,
+    get_document,
+    upsert_documents,
+)
 from cetate.hub.model import format_time, parse_time
 from cetate.hub.service import Hub
 
@@ -97,7 +103,14 @@ def list_dead_letters(hub: Hub, tenant: str = "", limit: int = 1000) -> list[Dea
 
 
 def count_dead_letters(hub: Hub, tenant: str = "") -> int:
-    return len(find_documents(hub, tenant, DEAD_LETTER_TYPE))
+    return count_documents(hub, tenant, DEAD_LETTER_TYPE)
+
+
+def get_dead_letter(hub: Hub, tenant: str, letter_id: str) -> DeadLetter | None:
+    document = get_document(hub, tenant, letter_id)
+    if document is None or document.get("type") != DEAD_LETTER_TYPE:
+        return None
+    return from_document(document)
 
 
 def replay(
