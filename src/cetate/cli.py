@@ -15,6 +15,7 @@ import typer
 
 from cetate.config import Settings
 from cetate.errors import CetateError, ConfigError
+from cetate.logistics.cli import logistics_app
 
 if TYPE_CHECKING:
     from cetate.city.service import City
@@ -261,6 +262,7 @@ def city_load(
 
 ingest_app = typer.Typer(help="Feeds into the hub: MQTT devices, GTFS, CSV replay; dead letters.")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(logistics_app, name="logistics")
 dead_app = typer.Typer(help="Messages that could not be stored: list, show, replay, delete.")
 ingest_app.add_typer(dead_app, name="deadletters")
 MappingOption = Annotated[Path, typer.Option("--mapping", help="The mapping file (YAML).")]

@@ -17,6 +17,7 @@ import pyroutingkit
 import shapely
 import shapely.ops
 
+from cetate.city import trees
 from cetate.city.network import Floats, Ints, Network
 from cetate.city.snap import DEFAULT_MAX_SNAP_M, Snap, SnapIndex
 from cetate.errors import BadRequestData
@@ -161,6 +162,18 @@ class Router:
         if len(source_arcs) and len(target_arcs):
             np.minimum.at(result, (source_of[:, None], target_of[None, :]), total)
         return np.asarray(result / 1000.0, dtype=np.float64)
+
+    def travel_matrices(
+        self, points: Floats, blocked: frozenset[int] = frozenset()
+    ) -> tuple[Floats, Floats]:
+        """Seconds and metres between every two of ``points`` (N x N, ``inf`` where
+        unreachable): the metres are those of the fastest way, the distance actually travelled.
+        The times are ``matrix(points, points, blocked)``'s to the millisecond."""
+        entries = [self.entry(s, blocked) for s in self.snap(points, blocked)]
+        # Dijkstra on a graph of its own: the shared hierarchy is not used, so no lock is taken.
+        weights = self.turn_weights(blocked).astype(np.float64)
+        weights[weights >= INF] = np.inf
+        return trees.travel_matrices(self.network, weights, self.arc_length_m, entries, entries)
 
     def route(
         self, origin: Floats, destination: Floats, blocked: frozenset[int] = frozenset()

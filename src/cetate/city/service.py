@@ -216,6 +216,12 @@ class City:
     ) -> Floats:
         return self.router(mode).matrix(origins, destinations, self.blocked(mode, at))
 
+    def travel_matrices(
+        self, points: Floats, mode: str, at: datetime | None = None
+    ) -> tuple[Floats, Floats]:
+        """Seconds and metres (of the fastest way) between every two points, N x N."""
+        return self.router(mode).travel_matrices(points, self.blocked(mode, at))
+
     def isochrones(
         self,
         origin: Floats,

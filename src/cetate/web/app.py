@@ -33,6 +33,7 @@ from cetate.ingest.api import metrics_router
 from cetate.ingest.api import router as ingest_router
 from cetate.ingest.mapping import load_mappings
 from cetate.ingest.mqtt import MqttSettings, MqttWorker
+from cetate.logistics.api import router as logistics_router
 from cetate.logs import log_event, setup_logging
 from cetate.mobility.transit_api import router as transit_router
 
@@ -69,6 +70,9 @@ def create_app(
         finally:
             if feed is not None:
                 feed.stop()
+            jobs = getattr(app.state, "logistics_jobs", None)
+            if jobs is not None:
+                jobs.close()
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
             await notifier.stop()
@@ -87,6 +91,7 @@ def create_app(
     app.include_router(city_router, prefix="/city", tags=["city"])
     app.include_router(ingest_router, prefix="/ingest", tags=["ingest"])
     app.include_router(transit_router, prefix="/transit", tags=["transit"])
+    app.include_router(logistics_router, prefix="/logistics", tags=["logistics"])
     app.include_router(metrics_router, tags=["operations"])
     app.add_middleware(NgsiLdRequests, prefix=PREFIX)
     install_error_handlers(app)

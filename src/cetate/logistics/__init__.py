@@ -1,0 +1,1 @@
+"""Green city logistics: delivery planning, fleets, emissions, and VRPLIB benchmarks."""
