@@ -66,15 +66,20 @@ def visit_document(visit: Visit) -> dict[str, Any]:
         "departureS": visit.departure,
         "travelS": visit.travel_s,
         "distanceM": round(visit.distance_m, 1),
-        "load": visit.load.as_dict(),
+        "load": _rounded(visit.load.as_dict()),
     }
     if visit.order is not None:
         document["order"] = visit.order
     if visit.site is not None:
         document["site"] = visit.site
     if visit.amount.kg or visit.amount.m3 or visit.amount.parcels:
-        document["amount"] = visit.amount.as_dict()
+        document["amount"] = _rounded(visit.amount.as_dict())
     return document
+
+
+def _rounded(size: dict[str, float]) -> dict[str, float]:
+    """Sizes to the gram and the litre: sums of floats carry noise nobody should read."""
+    return {name: round(value, 3) for name, value in size.items()}
 
 
 def plan_geojson(

@@ -102,13 +102,16 @@ def scenario_figures(problem: Problem, plan: Plan) -> dict[str, float]:
 
 
 def comparison_table(comparison: Comparison) -> str:
-    name_base, name_green = comparison.baseline.name, comparison.green.name
-    lines = [f"{'':<26} {name_base[:16]:>16} {name_green[:16]:>16} {'change':>10}"]
+    lines = [
+        f"baseline: {comparison.baseline.name}",
+        f"green:    {comparison.green.name}",
+        f"{'':<26} {'baseline':>12} {'green':>12} {'change':>10}",
+    ]
     for row in comparison.rows:
         percent = row.change_percent
         change = f"{percent:+.1f}%" if percent is not None else f"{row.change:+.1f}"
         lines.append(
             f"{row.label + (f' ({row.unit})' if row.unit else ''):<26} "
-            f"{row.baseline:>16.2f} {row.green:>16.2f} {change:>10}"
+            f"{row.baseline:>12.2f} {row.green:>12.2f} {change:>10}"
         )
     return "\n".join(lines)
