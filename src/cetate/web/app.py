@@ -36,6 +36,8 @@ from cetate.ingest.mqtt import MqttSettings, MqttWorker
 from cetate.logistics.api import router as logistics_router
 from cetate.logs import log_event, setup_logging
 from cetate.mobility.transit_api import router as transit_router
+from cetate.web.auth.api import install_auth
+from cetate.web.ui.api import install_ui
 
 log = logging.getLogger("cetate.web")
 
@@ -93,7 +95,9 @@ def create_app(
     app.include_router(transit_router, prefix="/transit", tags=["transit"])
     app.include_router(logistics_router, prefix="/logistics", tags=["logistics"])
     app.include_router(metrics_router, tags=["operations"])
+    install_ui(app)  # the operations room at /, its files under /static
     app.add_middleware(NgsiLdRequests, prefix=PREFIX)
+    install_auth(app, settings)  # accounts and roles; added last, so it checks first
     install_error_handlers(app)
 
     @app.get("/health", tags=["operations"], summary="Liveness and the store in use")

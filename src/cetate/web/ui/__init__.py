@@ -1,0 +1,1 @@
+"""The operations room: the dashboard served at ``/`` (see docs/dashboard.md)."""
