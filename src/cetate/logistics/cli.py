@@ -40,6 +40,9 @@ def vrplib_command(
     ] = None,
 ) -> None:
     """Solve a VRPLIB instance with PyVRP; print its routes and cost as a .sol file does."""
+    import warnings
+
+    from pyvrp.exceptions import PenaltyBoundWarning
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -59,7 +62,10 @@ def vrplib_command(
                 description=f"{instance.name}: {best}, {state.iterations:,} iterations",
             )
 
-        result = solve_instance(instance, seconds, seed, progress=show)
+        with warnings.catch_warnings():
+            # Ten lines of advice when the search struggles; the one-line verdict below says it.
+            warnings.simplefilter("ignore", PenaltyBoundWarning)
+            result = solve_instance(instance, seconds, seed, progress=show)
     typer.echo(result.solution_text())
     typer.echo(
         f"{instance.name}: {len(result.routes)} routes, {result.iterations:,} iterations in "
@@ -77,9 +83,10 @@ def vrplib_command(
 
 
 def _add_planning_commands() -> None:
-    from cetate.logistics import plan_cli
+    from cetate.logistics import plan_cli, transit_freight_cli
 
     plan_cli.add_commands(logistics_app)
+    transit_freight_cli.add_commands(logistics_app)
 
 
 _add_planning_commands()

@@ -1,8 +1,11 @@
-"""``cetate logistics plan|compare|sample-orders``: plan a day of deliveries from files.
+"""``cetate logistics plan|compare|sample-orders|orders-load``: plan a day of deliveries.
 
-The plan prints as a table (one line per route, then the orders left out with their reasons);
-``--out`` writes it as JSON, ``--geojson`` its routes for a map, ``--report`` an HTML or PDF
-report. Progress goes to stderr, results to stdout.
+The orders come from a file (CSV, JSON or GeoJSON), or with ``--from-hub`` from the hub's
+``cetate:DeliveryOrder`` entities (``orders-load`` writes a file's orders there; ``--store``
+and ``--tenant`` say which hub and tenant). The plan prints as a table (one line per route,
+then the orders left out with their reasons); ``--out`` writes it as JSON, ``--geojson`` its
+routes for a map, ``--report`` an HTML or PDF report. Progress goes to stderr, results to
+stdout.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from cetate.city.service import City
-    from cetate.logistics.model import Plan, Problem
+    from cetate.logistics.model import Order, Plan, Problem
     from cetate.logistics.planner import PlanOptions
 
 OsmOption = Annotated[
@@ -37,6 +40,26 @@ IterationsOption = Annotated[
     ),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="The solver's random seed.")]
+OrdersArgument = Annotated[
+    Path | None,
+    typer.Argument(help="Orders: CSV, JSON or GeoJSON (or --from-hub).", show_default=False),
+]
+FromHubOption = Annotated[
+    bool,
+    typer.Option(
+        "--from-hub", help="Plan the hub's cetate:DeliveryOrder entities instead of a file."
+    ),
+]
+# Spelled as in cetate.cli, which imports this module (so it cannot be imported from here).
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="The hub: sqlite:///path.db (default: CETATE_STORE, else cetate.db) or "
+        "postgresql://...",
+    ),
+]
+TenantOption = Annotated[str, typer.Option("--tenant", help="The hub's NGSILD-Tenant.")]
 
 
 def add_commands(logistics_app: typer.Typer) -> None:
@@ -44,8 +67,11 @@ def add_commands(logistics_app: typer.Typer) -> None:
 
     @logistics_app.command("plan")
     def plan_command(
-        orders: Annotated[Path, typer.Argument(help="Orders: CSV, JSON or GeoJSON.")],
         fleet: Annotated[Path, typer.Option("--fleet", help="Sites, vehicles, zones (YAML).")],
+        orders: OrdersArgument = None,
+        from_hub: FromHubOption = False,
+        store: StoreOption = None,
+        tenant: TenantOption = "",
         osm: OsmOption = None,
         seconds: SecondsOption = 30.0,
         iterations: IterationsOption = None,
@@ -61,7 +87,8 @@ def add_commands(logistics_app: typer.Typer) -> None:
         """Plan which vehicle carries what, in which order and when, at what cost and CO2e."""
         from cetate.cli import guarded
 
-        problem, options = guarded(lambda: _read(orders, fleet, seconds, iterations, seed))
+        given = guarded(lambda: _hub_orders(orders, from_hub, store, tenant))
+        problem, options = guarded(lambda: _read(orders, given, fleet, seconds, iterations, seed))
         city = guarded(lambda: _city(osm))
         result = guarded(lambda: _plan(problem, city, options))
         typer.echo(plan_table(result))
@@ -69,9 +96,12 @@ def add_commands(logistics_app: typer.Typer) -> None:
 
     @logistics_app.command("compare")
     def compare_command(
-        orders: Annotated[Path, typer.Argument(help="Orders: CSV, JSON or GeoJSON.")],
         baseline: Annotated[Path, typer.Option("--baseline", help="The fleet of today (YAML).")],
         green: Annotated[Path, typer.Option("--green", help="The fleet proposed (YAML).")],
+        orders: OrdersArgument = None,
+        from_hub: FromHubOption = False,
+        store: StoreOption = None,
+        tenant: TenantOption = "",
         osm: OsmOption = None,
         seconds: SecondsOption = 30.0,
         iterations: IterationsOption = None,
@@ -84,11 +114,16 @@ def add_commands(logistics_app: typer.Typer) -> None:
         from cetate.cli import guarded
         from cetate.logistics.scenarios import compare, comparison_table
 
-        base_problem, options = guarded(lambda: _read(orders, baseline, seconds, iterations, seed))
-        green_problem, _ = guarded(lambda: _read(orders, green, seconds, iterations, seed))
+        given = guarded(lambda: _hub_orders(orders, from_hub, store, tenant))
+        base_problem, options = guarded(
+            lambda: _read(orders, given, baseline, seconds, iterations, seed)
+        )
+        green_problem, green_options = guarded(
+            lambda: _read(orders, given, green, seconds, iterations, seed)
+        )
         city = guarded(lambda: _city(osm))
         base_plan = guarded(lambda: _plan(base_problem, city, options))
-        green_plan = guarded(lambda: _plan(green_problem, city, options))
+        green_plan = guarded(lambda: _plan(green_problem, city, green_options))
         comparison = compare(base_problem, base_plan, green_problem, green_plan)
         typer.echo(comparison_table(comparison))
         if report is not None:
@@ -113,15 +148,81 @@ def add_commands(logistics_app: typer.Typer) -> None:
         rows = guarded(lambda: sample_orders(addresses, count, seed))
         sys.stdout.write(orders_csv(rows))
 
+    @logistics_app.command("orders-load")
+    def orders_load_command(
+        orders: Annotated[Path, typer.Argument(help="Orders: CSV, JSON or GeoJSON.")],
+        store: StoreOption = None,
+        tenant: TenantOption = "",
+    ) -> None:
+        """Write an orders file into the hub as cetate:DeliveryOrder entities (replacing those
+        of the same ids), for `plan --from-hub`, the API and the dashboard. A file with a
+        mistake writes nothing."""
+        from cetate.cli import guarded, settings_from
+        from cetate.hub.service import build_hub
+        from cetate.logistics.entities import write_orders
+        from cetate.logistics.orders import read_orders
+
+        read = guarded(lambda: read_orders(orders))
+        hub = guarded(lambda: build_hub(settings_from(store)))
+        try:
+            guarded(lambda: write_orders(hub, read, tenant))
+        finally:
+            hub.close()
+        where = f" (tenant {tenant})" if tenant else ""
+        typer.echo(f"{orders}: {len(read)} orders written to the hub{where}")
+
+
+def _hub_orders(
+    orders: Path | None, from_hub: bool, store: str | None, tenant: str
+) -> tuple[Order, ...] | None:
+    """The hub's orders with --from-hub (None without: they come from the file)."""
+    from cetate.cli import settings_from
+    from cetate.errors import BadRequestData, ConfigError
+    from cetate.hub.service import build_hub
+    from cetate.logistics.entities import ORDER_TYPE, orders_from_hub
+
+    if from_hub and orders is not None:
+        raise ConfigError(f"{orders}: give an orders file or --from-hub, not both")
+    if not from_hub:
+        if orders is None:
+            raise ConfigError("no orders: give an orders file, or --from-hub")
+        if store is not None or tenant:
+            raise ConfigError("--store and --tenant say which hub to plan from: add --from-hub")
+        return None
+    settings = settings_from(store)
+    hub = build_hub(settings)
+    try:
+        found = orders_from_hub(hub, tenant)
+    finally:
+        hub.close()
+    if not found:
+        where = f", tenant {tenant!r}" if tenant else ""
+        raise BadRequestData(f"the hub ({settings.store}{where}) holds no {ORDER_TYPE} entities")
+    return found
+
 
 def _read(
-    orders: Path, fleet: Path, seconds: float, iterations: int | None, seed: int
+    orders: Path | None,
+    hub_orders: tuple[Order, ...] | None,
+    fleet: Path,
+    seconds: float,
+    iterations: int | None,
+    seed: int,
 ) -> tuple[Problem, PlanOptions]:
+    """The problem of the fleet file and the orders (the hub's, else the file's: the
+    mistakes of both files then come in one error)."""
     from cetate.logistics.emissions import factors_from_dict
-    from cetate.logistics.fleet import read_problem
+    from cetate.logistics.fleet import read_fleet, read_problem
+    from cetate.logistics.model import Problem
     from cetate.logistics.planner import PlanOptions
 
-    problem, raw_factors = read_problem(orders, fleet)
+    if hub_orders is None:
+        assert orders is not None  # _hub_orders has checked that one of the two is given
+        problem, raw_factors = read_problem(orders, fleet)
+    else:
+        parsed = read_fleet(fleet)
+        problem = Problem(parsed.sites, parsed.vehicles, hub_orders, parsed.zones, parsed.name)
+        raw_factors = parsed.emission_factors
     factors = factors_from_dict(raw_factors)
     return problem, PlanOptions(seconds=seconds, iterations=iterations, seed=seed, factors=factors)
 

@@ -113,6 +113,9 @@ def plan(
         routes = read_routes(solution, index, problem, places, [p.travel for p in profiles])
         overflow = _hub_overflow(problem, places, travels, keys, routes)
         if not overflow:
+            # The second attempt's share of the time is not needed: count it as spent, so the
+            # progress reported next (the feeders') goes on from here instead of going back.
+            budget.spent = max(budget.spent, share)
             break
         if attempt == 0:
             for hub_id, order_ids in overflow.items():
