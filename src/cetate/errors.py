@@ -59,6 +59,15 @@ class AlreadyExists(CetateError):
     status = 409
 
 
+class Conflict(CetateError):
+    """A request that the resource's current state forbids (resolving an alert twice): 409.
+    NGSI-LD has no error type for it; as for 406/413/415 the type is InvalidRequest."""
+
+    type_uri = NGSI_ERRORS + "InvalidRequest"
+    title = "Conflict"
+    status = 409
+
+
 class OperationNotSupported(CetateError):
     type_uri = NGSI_ERRORS + "OperationNotSupported"
     title = "Operation not supported"

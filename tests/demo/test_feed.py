@@ -15,7 +15,7 @@ from cetate.config import Settings
 from cetate.demo.feed import Readings, backfill, lamp_failed, no2_band, sun_elevation_deg
 from cetate.demo.sensors import Sensor, demo_sensors
 from cetate.hub.context import ContextResolver
-from cetate.hub.documents import upsert_documents
+from cetate.hub.documents import create_documents, get_document, upsert_documents
 from cetate.hub.service import Hub
 from cetate.hub.store.sqlite import SqliteStore
 from cetate.web.app import create_app
@@ -168,3 +168,49 @@ def test_the_server_feeds_live_readings(helsinki_pbf: Path, tmp_path: Path) -> N
             params={"attrs": "intensity", "options": "temporalValues"},
         ).json()
     assert len(history["intensity"]["values"]) >= 2
+
+
+def test_a_lamp_that_fails_raises_one_alert_that_is_never_reopened(tmp_path: Path) -> None:
+    at = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    broken = next(i for i in range(20_000) if lamp_failed(f"urn:ngsi-ld:Streetlight:t:{i}", at))
+    light = Sensor(f"urn:ngsi-ld:Streetlight:t:{broken}", "Streetlight", 24.94, 60.17)
+    readings = Readings([light])
+    readings.documents(at)
+    raised = readings.take_alerts()
+    assert len(raised) == 1 and readings.take_alerts() == []
+    alert = raised[0]
+    assert alert["severity"]["value"] == "low" and alert["alertSource"]["value"] == light.entity_id
+    assert alert["location"]["value"]["coordinates"] == [24.94, 60.17]
+    readings.documents(at + timedelta(minutes=15))  # still out: no second alert
+    assert readings.take_alerts() == []
+    # A restarted feed makes the same alert (same id): creating it again leaves the handled
+    # one as it is.
+    again = Readings([light])
+    again.documents(at + timedelta(hours=1))
+    assert [a["id"] for a in again.take_alerts()] == [alert["id"]]
+    settings = Settings(store="unused", allow_remote_contexts=False)
+    store = SqliteStore(tmp_path / "alerts.db")
+    hub = Hub(store, ContextResolver(directory=None, allow_remote=False), settings)
+    try:
+        assert create_documents(hub, "", raised).created == [alert["id"]]
+        handled = {"id": alert["id"], "type": "Alert", "status": {"value": "resolved"}}
+        assert not upsert_documents(hub, "", [handled], replace=False).errors
+        assert create_documents(hub, "", [alert]).errors  # exists: refused, nothing changed
+        assert get_document(hub, "", alert["id"])["status"] == "resolved"  # type: ignore[index]
+    finally:
+        hub.close()
+
+
+def test_poor_air_raises_an_alert_once_a_day_per_station() -> None:
+    station = Sensor("urn:ngsi-ld:AirQualityObserved:t:1", "AirQualityObserved", 24.9, 60.2,
+                     scale=6.0)  # fmt: skip
+    readings = Readings([station])
+    day = datetime(2026, 11, 20, 6, tzinfo=UTC)
+    raised = []
+    for step in range(96):
+        readings.documents(day + timedelta(minutes=15 * step))
+        raised += readings.take_alerts()
+    assert raised, "six times the usual NO2 reaches the poor band"
+    assert len({a["id"] for a in raised}) == len(raised)
+    assert {a["severity"]["value"] for a in raised} <= {"medium", "high", "critical"}
+    assert all(a["id"].endswith(":air:20261120") for a in raised[:1])

@@ -208,8 +208,12 @@ def test_anonymous_requests_are_refused(client: TestClient) -> None:
     assert response.headers["www-authenticate"] == "Bearer"
     assert_problem(client.post(ENTITIES, json=entity(1)), 401)
     assert_problem(client.delete(f"{ENTITIES}/urn:ngsi-ld:Streetlight:1"), 401)
-    assert_problem(client.get("/ui/config"), 401)
+    assert_problem(client.get("/ui/layers"), 401)
+    assert_problem(client.get("/ui/search", params={"q": "light"}), 401)
+    assert_problem(client.post("/alerts/urn:ngsi-ld:Alert:1/resolve"), 401)
     assert_problem(client.get("/metrics"), 401)
+    # The page needs to know, before anyone signs in, that it must ask them to.
+    assert client.get("/ui/config").json()["auth"] is True
     assert client.get("/health").json()["status"] == "ok"
     assert client.get("/openapi.json").status_code == 200
 
@@ -279,9 +283,9 @@ def test_an_operator_writes_on_its_tenant_only(client: TestClient, keys: dict[st
 
 def test_the_tenant_parameter_is_checked_too(client: TestClient, keys: dict[str, str]) -> None:
     viewer = bearer(keys["vera"])
-    assert client.get("/ui/config", headers=viewer).status_code == 200
-    assert_problem(client.get("/ui/config", params={"tenant": "north"}, headers=viewer), 403)
-    response = client.get("/ui/config", params={"tenant": "north"}, headers=bearer(keys["otto"]))
+    assert client.get("/ui/layers", headers=viewer).status_code == 200
+    assert_problem(client.get("/ui/layers", params={"tenant": "north"}, headers=viewer), 403)
+    response = client.get("/ui/layers", params={"tenant": "north"}, headers=bearer(keys["otto"]))
     assert response.status_code == 200
 
 

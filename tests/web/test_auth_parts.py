@@ -248,7 +248,10 @@ def test_the_throttle_forgets_the_stalest_entries_past_its_bound(
         ("GET", "/metrics", VIEWER, True),
         ("POST", "/logistics/plans", OPERATOR, False),
         ("GET", "/transit/feeds", VIEWER, False),
-        ("GET", "/ui/config", VIEWER, False),
+        ("GET", "/ui/layers", VIEWER, False),
+        ("GET", "/ui/search", VIEWER, False),
+        ("GET", "/alerts", VIEWER, False),
+        ("POST", "/alerts/urn:a/acknowledge", OPERATOR, False),
         ("POST", "/a/route/added/later", OPERATOR, False),
         ("GET", "/health/", VIEWER, False),  # only the exact open paths are open
         ("GET", "/cityhall", VIEWER, False),  # /city's routes, not any path that starts so
@@ -267,6 +270,7 @@ def test_policy(method: str, path: str, role: Role, default_tenant: bool) -> Non
         ("GET", "/openapi.json"),
         ("POST", "/auth/login"),
         ("POST", "/auth/logout"),
+        ("GET", "/ui/config"),
     ],
 )
 def test_open_paths(method: str, path: str) -> None:

@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,6 +70,7 @@ def test_the_page_is_served_at_the_root_with_every_file_it_loads(client: TestCli
 
 def own_files(client: TestClient) -> dict[str, str]:
     paths = ["/", "/static/ui/app.js", "/static/ui/map.js", "/static/ui/explorer.js",
+             "/static/ui/alerts.js",
              "/static/ui/app.css"]  # fmt: skip
     return {path: client.get(path).text for path in paths}
 
@@ -119,8 +121,14 @@ def test_the_check_would_see_a_cdn() -> None:
 
 def test_config_lists_modules_layers_and_located_types(client: TestClient) -> None:
     body = client.get("/ui/config").json()
-    assert [m["id"] for m in body["modules"]] == ["map", "hub"]
-    assert [layer["id"] for layer in body["layers"]] == ["parking", "traffic", "lights", "air"]
+    assert [m["id"] for m in body["modules"]] == ["map", "alerts", "hub"]
+    assert [layer["id"] for layer in body["layers"]] == [
+        "parking",
+        "traffic",
+        "lights",
+        "air",
+        "alerts",
+    ]
     assert body["city"] is None  # no city loaded in this app
     assert body["auth"] is False
     layers = {layer["id"]: layer for layer in client.get("/ui/layers").json()}
@@ -254,3 +262,16 @@ def test_writes_of_another_process_show_once_the_cache_is_old(
     assert points_of(client, "lights")[LIGHT][4] == "on"  # not seen by this process yet
     monkeypatch.setattr(live, "CACHE_TTL_S", 0.0)
     assert points_of(client, "lights")[LIGHT][4] == "off"
+
+
+def test_both_languages_have_every_message(client: TestClient) -> None:
+    english = client.get("/static/ui/i18n/en.json").json()
+    romanian = client.get("/static/ui/i18n/ro.json").json()
+    assert set(english) == set(romanian)
+    assert all(isinstance(text, str) and text for text in [*english.values(), *romanian.values()])
+    # Every message key the page's scripts name literally is in the catalogue.
+    static = Path(__file__).parents[2] / "src/cetate/web/ui/static"
+    used = set()
+    for script in static.glob("*.js"):
+        used |= set(re.findall(r'\bt\("([A-Za-z.]+)"', script.read_text()))
+    assert used - set(english) == set()

@@ -10,8 +10,14 @@ from cetate.web.ui.registry import LayerSpec, Registry, StyleRule, UiModule, typ
 
 def test_the_map_and_the_hub_explorer_come_first() -> None:
     registry = default_registry()
-    assert [m.id for m in registry.ordered()] == ["map", "hub"]
-    assert [layer.id for layer in registry.layers()] == ["parking", "traffic", "lights", "air"]
+    assert [m.id for m in registry.ordered()] == ["map", "alerts", "hub"]
+    assert [layer.id for layer in registry.layers()] == [
+        "parking",
+        "traffic",
+        "lights",
+        "air",
+        "alerts",
+    ]
     assert registry.layer("lights") is LIGHTS
     assert registry.layer("nothing") is None
 
@@ -26,7 +32,7 @@ def test_a_module_adds_its_page_and_layers() -> None:
         (StyleRule("full", "#c51b1b", "Full", "Plin", "fillingLevel", below=None),),
     )
     registry.register(UiModule("waste", "Waste", "Deșeuri", "/static/waste.js", (bins,), 30))
-    assert [m.id for m in registry.ordered()] == ["map", "hub", "waste"]
+    assert [m.id for m in registry.ordered()] == ["map", "alerts", "hub", "waste"]
     assert registry.layer("waste") is bins
     described = registry.modules["waste"].describe()
     assert described == {
@@ -34,6 +40,7 @@ def test_a_module_adds_its_page_and_layers() -> None:
         "title": {"en": "Waste", "ro": "Deșeuri"},
         "script": "/static/waste.js",
         "layers": ["waste"],
+        "badge": None,
     }
 
 
@@ -46,7 +53,7 @@ def test_registration_refuses_what_would_be_ambiguous() -> None:
     twice = LayerSpec("lamps", "Lamps", "Lămpi", ("Streetlight",))
     with pytest.raises(ValueError, match="Streetlight"):  # one entity, one layer
         registry.register(UiModule("lamps", "Lamps", "Lămpi", layers=(twice,)))
-    assert [m.id for m in registry.ordered()] == ["map", "hub"]  # nothing half-registered
+    assert [m.id for m in registry.ordered()] == ["map", "alerts", "hub"]  # nothing half-registered
 
 
 @pytest.mark.parametrize(

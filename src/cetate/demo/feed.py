@@ -1,6 +1,7 @@
 """Live readings for the demo city's sensors, written to the hub as they would arrive from the
 field: parking occupancy, traffic flow and air quality from the fitted profiles (generator.py),
-street lights switching with the sun and failing now and then."""
+street lights switching with the sun and failing now and then; and the alerts a monitoring
+system raises from them (a lamp out, poor air), for the operations room to handle."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cetate.alerts.model import alert_document
 from cetate.city.service import City, city_slug
 from cetate.config import Settings
 from cetate.demo.generator import SensorSeries, load_profiles
 from cetate.demo.sensors import Sensor, demo_sensors
-from cetate.hub.documents import upsert_documents
+from cetate.hub.documents import create_documents, upsert_documents
 from cetate.hub.model import format_time
 from cetate.hub.service import Hub
 from cetate.logs import log_event
@@ -36,6 +38,8 @@ NO2_BANDS = ((40, "good"), (90, "fair"), (120, "moderate"), (230, "poor"), (340,
 SUN_SWITCH_DEG = -0.833  # lights follow sunset and sunrise (a photocell's usual setting)
 LIGHT_FAULTS_PER_DAY = 0.002  # per light: one lamp in 500 fails on a given day
 LIGHT_REPAIR_DAYS = (1, 3)
+# European Air Quality Index bands that raise an alert, and its severity.
+AIR_ALERTS = {"poor": "medium", "veryPoor": "high", "extremelyPoor": "critical"}
 
 
 class Readings:
@@ -46,6 +50,8 @@ class Readings:
         self.sensors = sensors
         self._series: dict[tuple[str, str], SensorSeries] = {}
         self._lights: dict[str, tuple[str, str]] = {}
+        self._bands: dict[str, str] = {}  # air station -> its last band
+        self._alerts: list[dict[str, Any]] = []  # raised since take_alerts
         for sensor in sensors:
             for name in _profiles_of(sensor):
                 self._series[(sensor.entity_id, name)] = SensorSeries(
@@ -65,6 +71,14 @@ class Readings:
             if doc is not None:
                 docs.append(doc)
         return docs
+
+    def take_alerts(self) -> list[dict[str, Any]]:
+        """The alerts raised by the readings made since the last call: to be created, never
+        upserted, so an alert an operator has handled is not reopened. Their ids are made
+        from the event (the lamp's fault, the station's day), so making them again after a
+        restart finds them already there."""
+        alerts, self._alerts = self._alerts, []
+        return alerts
 
     def _value(self, sensor: Sensor, name: str, at: datetime) -> float:
         return self._series[(sensor.entity_id, name)].next(at)
@@ -90,16 +104,24 @@ class Readings:
                 if attribute == "relativeHumidity":
                     value /= 100.0
                 doc[attribute] = _observed(round(value, 3), stamp, unit)
-            doc["airQualityLevel"] = _observed(no2_band(doc["no2"]["value"]), stamp)
+            band = no2_band(doc["no2"]["value"])
+            doc["airQualityLevel"] = _observed(band, stamp)
+            if band in AIR_ALERTS and self._bands.get(sensor.entity_id) not in AIR_ALERTS:
+                self._alerts.append(_air_alert(sensor, band, at, doc["no2"]["value"]))
+            self._bands[sensor.entity_id] = band
         return doc
 
     def _light(
         self, sensor: Sensor, at: datetime, stamp: str, always: bool
     ) -> dict[str, Any] | None:
-        status = "defectiveLamp" if lamp_failed(sensor.entity_id, at) else "ok"
+        failed_at = lamp_fault_start(sensor.entity_id, at)
+        status = "defectiveLamp" if failed_at is not None else "ok"
         dark = sun_elevation_deg(sensor.lon, sensor.lat, at) < SUN_SWITCH_DEG
         power = "on" if dark and status == "ok" else "off"
-        if not always and self._lights.get(sensor.entity_id) == (power, status):
+        before = self._lights.get(sensor.entity_id)
+        if failed_at is not None and (before is None or before[1] == "ok"):
+            self._alerts.append(_lamp_alert(sensor, failed_at))
+        if not always and before == (power, status):
             return None
         self._lights[sensor.entity_id] = (power, status)
         return {
@@ -138,8 +160,13 @@ def no2_band(no2: float) -> str:
 
 
 def lamp_failed(light_id: str, at: datetime) -> bool:
-    """Whether a lamp is out at ``at``: each day a light may fail (a hash of its id and the
-    day decides, so the answer is the same in every process) and stays out until repaired."""
+    return lamp_fault_start(light_id, at) is not None
+
+
+def lamp_fault_start(light_id: str, at: datetime) -> datetime | None:
+    """When the lamp that is out at ``at`` failed, or None when it works: each day a light may
+    fail (a hash of its id and the day decides, so the answer is the same in every process)
+    and stays out until repaired."""
     day = math.floor(at.timestamp() / 86400)
     longest = LIGHT_REPAIR_DAYS[1]
     for start_day in range(day - longest, day + 1):
@@ -150,8 +177,39 @@ def lamp_failed(light_id: str, at: datetime) -> bool:
         low, high = LIGHT_REPAIR_DAYS
         end = start + (low + digest[5] / 256 * (high - low)) * 86400
         if start <= at.timestamp() < end:
-            return True
-    return False
+            return datetime.fromtimestamp(start, UTC)
+    return None
+
+
+def _short(entity_id: str) -> str:
+    """``urn:ngsi-ld:Streetlight:helsinki:12`` -> ``helsinki:12``."""
+    return entity_id.split(":", 3)[-1]
+
+
+def _lamp_alert(sensor: Sensor, failed_at: datetime) -> dict[str, Any]:
+    return alert_document(
+        f"urn:ngsi-ld:Alert:{_short(sensor.entity_id)}:lamp:{failed_at:%Y%m%dT%H%M}",
+        category="security",  # no infrastructure category in Smart Data Models: a dark street
+        sub_category="streetLightFault",
+        severity="low",
+        description=f"Lamp out at street light {_short(sensor.entity_id)}",
+        issued=format_time(failed_at),
+        source=sensor.entity_id,
+        lon_lat=(sensor.lon, sensor.lat),
+    )
+
+
+def _air_alert(sensor: Sensor, band: str, at: datetime, no2: float) -> dict[str, Any]:
+    return alert_document(
+        f"urn:ngsi-ld:Alert:{_short(sensor.entity_id)}:air:{at:%Y%m%d}",
+        category="environment",
+        sub_category="airPollution",
+        severity=AIR_ALERTS[band],
+        description=f"Air quality {band}: NO2 {no2:.0f} µg/m³ at {_short(sensor.entity_id)}",
+        issued=format_time(at),
+        source=sensor.entity_id,
+        lon_lat=(sensor.lon, sensor.lat),
+    )
 
 
 def sun_elevation_deg(lon: float, lat: float, at: datetime) -> float:
@@ -193,6 +251,7 @@ def backfill(
     for n in range(steps, -1, -1):
         docs = readings.documents(now - n * step)
         upsert_documents(hub, "", docs, replace=False)
+        create_documents(hub, "", readings.take_alerts())
         written += len(docs)
         if progress is not None:
             progress(steps - n + 1, steps + 1)
@@ -222,7 +281,10 @@ class DemoFeed:
             try:
                 docs = self.readings.documents(datetime.now(UTC))
                 result = upsert_documents(self.hub, "", docs, replace=False)
-                log_event(log, "demo.readings", written=len(result.success))
+                raised = create_documents(self.hub, "", self.readings.take_alerts())
+                log_event(
+                    log, "demo.readings", written=len(result.success), alerts=len(raised.created)
+                )
             except Exception as error:  # the feed must outlive a failed write
                 log_event(log, "demo.failed", logging.ERROR, error=repr(error))
             if self._stop.wait(self.interval_s):

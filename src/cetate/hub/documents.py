@@ -21,6 +21,15 @@ def upsert_documents(
     return hub.upsert(tenant, entities, replace=replace)
 
 
+def create_documents(hub: Hub, tenant: str, documents: Sequence[dict[str, Any]]) -> BatchResult:
+    """Create the entities that do not exist yet; one that exists is an error in the result
+    and is left as it is."""
+    ctx = hub.contexts.core()
+    now = now_iso()
+    entities = [parse_entity(document, ctx, now) for document in documents]
+    return hub.batch(tenant, entities, changes.create)
+
+
 def find_documents(
     hub: Hub, tenant: str, type_name: str, limit: int = 100_000
 ) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cetate import __version__
+from cetate.alerts.api import router as alerts_router
 from cetate.city.api import router as city_router
 from cetate.city.service import City, hub_closures, load_city
 from cetate.config import Settings
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(ingest_router, prefix="/ingest", tags=["ingest"])
     app.include_router(transit_router, prefix="/transit", tags=["transit"])
     app.include_router(logistics_router, prefix="/logistics", tags=["logistics"])
+    app.include_router(alerts_router, prefix="/alerts", tags=["alerts"])
     app.include_router(metrics_router, tags=["operations"])
     install_ui(app)  # the operations room at /, its files under /static
     app.add_middleware(NgsiLdRequests, prefix=PREFIX)

@@ -73,6 +73,7 @@ class PasswordChange(BaseModel):
 def install_auth(app: FastAPI, settings: Settings) -> None:
     """Accounts for ``app``. Call it after the other middleware, so its check runs first."""
     app.state.auth = AuthState(settings)
+    app.state.auth_enabled = settings.auth  # the dashboard asks people to sign in
     app.add_middleware(AuthMiddleware, settings=settings)
     if settings.auth:
         app.include_router(router, prefix="/auth", tags=["accounts"])

@@ -69,6 +69,15 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
+def acting_name(request: Request) -> str:
+    """Who to record as having done something (an alert acknowledged): the account's name;
+    with accounts off, or for an anonymous reader, ``anonymous@<client address>``."""
+    principal: Principal | None = getattr(request.state, PRINCIPAL, None)
+    if principal is not None:
+        return principal.name
+    return f"anonymous@{_client(request) or 'unknown'}"
+
+
 def named_tenants(request: Request) -> list[str]:
     """The tenants a request names: the NGSILD-Tenant header (default ``""``) and a ``tenant``
     query parameter, which the dashboard's live stream uses (EventSource sends no headers)."""

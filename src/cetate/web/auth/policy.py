@@ -26,6 +26,9 @@ OPEN_PATHS = frozenset(
         "/openapi.json",
         "/auth/login",
         "/auth/logout",
+        # The dashboard's modules and whether accounts are on: what the page needs to know
+        # before anyone signs in. It holds no city data (no store read).
+        "/ui/config",
     }
 )
 OPEN_PREFIXES = ("/static/",)

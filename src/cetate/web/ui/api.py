@@ -19,19 +19,25 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
+from cetate.city.addresses import Address, read_addresses
 from cetate.city.service import City
 from cetate.errors import BadRequestData, ResourceNotFound
 from cetate.hub.http import hub_of, run, run_batch
+from cetate.hub.model import parse_time
 from cetate.hub.service import Hub
+from cetate.web.auth.accounts import ACCOUNTS_TENANT
 from cetate.web.ui.basemap import MAX_ZOOM, Basemap, build_basemap
 from cetate.web.ui.live import LiveFeed
 from cetate.web.ui.modules import default_registry
+from cetate.web.ui.past import layer_points_at
 from cetate.web.ui.points import LOCATION, LayerIndex
 from cetate.web.ui.registry import LayerSpec, Registry
+from cetate.web.ui.search import MIN_QUERY, AddressSearch, EntitySearch, merge, words
 
 STATIC = Path(__file__).parent / "static"
 # Points sent for one layer; beyond it the response says it was cut (``truncated``).
 MAX_POINTS = 100_000
+MAX_HITS = 50
 # Tenant names as the hub accepts them (NGSILD-Tenant); EventSource cannot send headers, so
 # the live stream takes the tenant as a query parameter.
 _TENANT = re.compile(r"^[A-Za-z0-9_\-.:/]{1,256}$")
@@ -76,7 +82,7 @@ async def config(request: Request) -> Response:
         "tenant": _tenant(request),
         "city": _city_view(request),
         # Whether accounts are on: the page then shows who is signed in (GET /auth/me).
-        "auth": any(getattr(route, "path", None) == "/auth/me" for route in request.app.routes),
+        "auth": bool(getattr(request.app.state, "auth_enabled", False)),
     }
     return Response(orjson.dumps(body), media_type="application/json")
 
@@ -89,6 +95,8 @@ async def layers(request: Request) -> Response:
     tenant = _tenant(request)
     registry = _registry(request)
     index = _index(request)
+    # The page asks for this once it has drawn: the moment to read the search lines too.
+    threading.Thread(target=_search(request).warm, args=(tenant,), daemon=True).start()
     summaries = await run(hub, hub.store.types, tenant) if await _exists(hub, tenant) else []
     counts = {s.type: s.count for s in summaries}
     ctx = hub.contexts.core()
@@ -107,18 +115,27 @@ async def layers(request: Request) -> Response:
 
 
 @router.get("/ui/layers/{layer_id}/points", summary="A map layer's entities as compact points")
-async def points(request: Request, layer_id: str) -> Response:
+async def points(request: Request, layer_id: str, at: str | None = None) -> Response:
     """``{"layer": id, "points": [[layer, entity id, lon, lat, state], ...], "truncated": bool}``:
-    what the map draws of each located entity of the layer's types."""
+    what the map draws of each located entity of the layer's types; with ``at`` (an ISO 8601
+    time), as they were then, from the hub's history (``cetate.web.ui.past``)."""
     hub = hub_of(request)
     tenant = _tenant(request)
     layer = await _layer(request, layer_id, tenant)
+    at_us = _past_time(at)
+    found: list[list[Any]] = []
+    cut = False
     if not await _exists(hub, tenant):
-        found: list[list[Any]] = []
-        cut = False
-    else:
+        pass
+    elif at_us is None:
         found, cut = await run_batch(_feed(request).points, tenant, layer, MAX_POINTS)
-    body = {"layer": layer.id, "points": found, "truncated": cut}
+    else:
+        ctx = hub.contexts.core()
+        index = _index(request)
+        found, cut = await run_batch(
+            layer_points_at, hub.store, tenant, ctx, index, layer, at_us, MAX_POINTS
+        )
+    body = {"layer": layer.id, "points": found, "truncated": cut, "at": at}
     return Response(orjson.dumps(body), media_type="application/json")
 
 
@@ -144,6 +161,35 @@ async def events(request: Request) -> StreamingResponse:
     feed = _feed(request)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(feed.stream(tenant), media_type="text/event-stream", headers=headers)
+
+
+@router.get("/ui/search", summary="Entities by id, name or address; the city's addresses")
+async def search(request: Request, q: str = "", limit: int = 20) -> Response:
+    """``{"query": q, "results": [{kind, id, label, detail, lon, lat, layer}, ...]}``: entities
+    of the tenant whose id, name or address has every word of ``q`` (case and accents aside),
+    and street addresses of the city's OSM extract, the closest matches first."""
+    wanted = words(q)
+    if len("".join(wanted)) < MIN_QUERY:
+        raise BadRequestData(f"a search needs at least {MIN_QUERY} letters or digits")
+    if not 1 <= limit <= MAX_HITS:
+        raise BadRequestData(f"limit must be between 1 and {MAX_HITS}")
+    tenant = _tenant(request)
+    ranked = [await run_batch(_search(request).search, tenant, wanted, limit)]
+    addresses = _addresses(request)
+    if addresses is not None:
+        ranked.append(await run_batch(addresses.search, wanted, limit))
+    body = {"query": q, "results": [hit.describe() for hit in merge(ranked, limit)]}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.get("/ui/tenants", summary="The tenants the hub holds")
+async def tenants(request: Request) -> Response:
+    """The default tenant (``""``) and every tenant with data, for the dashboard's switch. With
+    accounts on, the page offers only those the account has a role on (``/auth/me``)."""
+    hub = hub_of(request)
+    names = await run(hub, hub.store.tenants)
+    found = ["", *sorted(n for n in names if n and n != ACCOUNTS_TENANT)]
+    return Response(orjson.dumps(found), media_type="application/json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,6 +242,41 @@ def _feed(request: Request) -> LiveFeed:
             state.ui_feed = LiveFeed(hub_of(request), index)
         feed: LiveFeed = state.ui_feed
     return feed
+
+
+def _past_time(text: str | None) -> int | None:
+    if text is None or text == "":
+        return None
+    moment = parse_time(text, "at")  # a BadRequestData that says what is wrong
+    return round(moment.timestamp() * 1_000_000)
+
+
+def _search(request: Request) -> EntitySearch:
+    state = request.app.state
+    index = _index(request)
+    with state.ui_lock:
+        if getattr(state, "ui_search", None) is None:
+            state.ui_search = EntitySearch(hub_of(request), index)
+        found: EntitySearch = state.ui_search
+    return found
+
+
+def _addresses(request: Request) -> AddressSearch | None:
+    """The city's addresses, or None when no city is loaded."""
+    state = request.app.state
+    city: City | None = getattr(state, "city", None)
+    if city is None:
+        return None
+    extract = Path(city.report.extract)
+
+    def read() -> list[Address]:
+        return read_addresses(extract)
+
+    with state.ui_lock:
+        if getattr(state, "ui_addresses", None) is None:
+            state.ui_addresses = AddressSearch(read)
+        found: AddressSearch = state.ui_addresses
+    return found
 
 
 def _basemap(request: Request) -> Basemap:

@@ -72,7 +72,31 @@ AIR = LayerSpec(
     ),
 )  # fmt: skip
 
-MAP = UiModule("map", "Map", "Hartă", "/static/ui/map.js", (PARKING, TRAFFIC, LIGHTS, AIR), 10)
+# Alerts (Smart Data Models Alert, cetate.alerts): a handled alert is grey whatever its
+# severity, so the map shows what still needs someone.
+ALERTS = LayerSpec(
+    "alerts",
+    "Alerts",
+    "Alerte",
+    ("Alert",),
+    (
+        StyleRule("resolved", GREY, "Resolved", "Rezolvată", "status", ("resolved",)),
+        StyleRule("critical", "#7a0177", "Critical", "Critică", "severity", ("critical",)),
+        StyleRule("high", "#c51b1b", "High", "Ridicată", "severity", ("high",)),
+        StyleRule("medium", "#e08214", "Medium", "Medie", "severity", ("medium",)),
+        StyleRule("low", "#f1c40f", "Low", "Scăzută", "severity", ("low",)),
+        StyleRule("informational", "#4575b4", "Information", "Informare", "severity",
+                  ("informational",)),
+        StyleRule("medium", "#e08214", "Medium", "Medie"),  # no severity: as model.severity_rank
+    ),
+)  # fmt: skip
+
+MAP = UiModule(
+    "map", "Map", "Hartă", "/static/ui/map.js", (PARKING, TRAFFIC, LIGHTS, AIR, ALERTS), 10
+)
+ALERTS_PAGE = UiModule(
+    "alerts", "Alerts", "Alerte", "/static/ui/alerts.js", (), 15, badge="/alerts/badge"
+)
 HUB_EXPLORER = UiModule("hub", "Hub explorer", "Explorator hub", "/static/ui/explorer.js", (), 20)
 
 
@@ -80,5 +104,6 @@ def default_registry() -> Registry:
     """A registry with the core modules, for one app (each app has its own)."""
     registry = Registry()
     registry.register(MAP)
+    registry.register(ALERTS_PAGE)
     registry.register(HUB_EXPLORER)
     return registry

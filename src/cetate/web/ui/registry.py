@@ -108,12 +108,17 @@ class UiModule:
     script: str | None = None
     layers: tuple[LayerSpec, ...] = ()
     order: int = 100  # position in the navigation, lowest first
+    # A GET path answering ``{"count": n, "severity": ...}``: shown beside the module's name
+    # in the navigation and read again every half minute (open alerts, say); None for none.
+    badge: str | None = None
 
     def __post_init__(self) -> None:
         if not _ID.match(self.id):
             raise ValueError(f"module id {self.id!r}: lowercase letters, digits and '-' only")
         if self.script is not None and not self.script.startswith("/static/"):
             raise ValueError(f"module {self.id}: script {self.script!r} must be under /static/")
+        if self.badge is not None and not self.badge.startswith("/"):
+            raise ValueError(f"module {self.id}: badge {self.badge!r} must be a path")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -121,6 +126,7 @@ class UiModule:
             "title": {"en": self.title_en, "ro": self.title_ro},
             "script": self.script,
             "layers": [layer.id for layer in self.layers],
+            "badge": self.badge,
         }
 
 

@@ -1,5 +1,6 @@
 // The city map: the basemap Cetate draws from the city's OSM data, one clustered layer per
-// entity type group coloured by state, live updates over SSE, and the inspector with history.
+// entity type group coloured by state, live updates over SSE, the inspector with history, and
+// the time slider that redraws the layers as they were at a past time (from the hub's history).
 //
 // Live updates arrive in batches (one SSE event per ~50 ms on the server) and are applied once
 // per animation frame, newest per entity, at most FRAME_BUDGET of them a frame, so a burst never
@@ -10,6 +11,9 @@
   const FRAME_BUDGET = 3000; // updates applied per animation frame at most
   const CLUSTER_REFRESH_MS = 1000;
   const HISTORY_HOURS = 24;
+  const PAST_MINUTES = 48 * 60; // how far back the time slider goes
+  const PAST_STEP_MINUTES = 5;
+  const TRAVEL_DELAY_MS = 300; // a slider dragged or stepped with the keys: read when it rests
   const TILE_UNITS = 1024 / 256; // basemap tile units per CSS pixel (see basemap.py)
   const BASEMAP = {
     background: "#ebe8e1",
@@ -39,6 +43,9 @@
   let frameQueued = false;
   let clusterTimer = null;
   let stream = null;
+  let viewAt = null; // null: live; else the ISO time the map shows
+  let travelTimer = null;
+  let mark = null; // the marker of an address found by search
 
   // -- basemap ---------------------------------------------------------------------------------
 
@@ -215,7 +222,8 @@
 
   function fetchPoints(entry) {
     if (entry.fetched === null) {
-      entry.fetched = cetate.api(`/ui/layers/${encodeURIComponent(entry.spec.id)}/points`);
+      const at = viewAt === null ? "" : `?at=${encodeURIComponent(viewAt)}`;
+      entry.fetched = cetate.api(`/ui/layers/${encodeURIComponent(entry.spec.id)}/points${at}`);
     }
     return entry.fetched;
   }
@@ -256,6 +264,7 @@
     const query = cetate.tenant ? `?tenant=${encodeURIComponent(cetate.tenant)}` : "";
     stream = new EventSource(`/ui/events${query}`);
     stream.onmessage = (event) => {
+      if (viewAt !== null) return; // the past is shown: the layers are read again on return
       for (const point of JSON.parse(event.data)) pending.set(point[1], point);
       if (!frameQueued) {
         frameQueued = true;
@@ -407,6 +416,76 @@
     document.head.append(style);
   }
 
+  // -- the time slider: the city as it was ------------------------------------------------------
+
+  function buildTimebar(bar) {
+    bar.innerHTML = `
+      <label for="timebar-range" data-i18n="timeSlider"></label>
+      <input id="timebar-range" type="range" min="${-PAST_MINUTES}" max="0"
+        step="${PAST_STEP_MINUTES}" value="0">
+      <output for="timebar-range" aria-live="polite"></output>
+      <button type="button" class="live" disabled></button>`;
+    const range = bar.querySelector("input");
+    range.addEventListener("input", () => {
+      showTime(bar);
+      clearTimeout(travelTimer);
+      travelTimer = setTimeout(() => travelTo(range.value), TRAVEL_DELAY_MS);
+    });
+    bar.querySelector(".live").addEventListener("click", () => {
+      range.value = "0";
+      showTime(bar);
+      travelTo("0");
+    });
+    labelTimebar(bar);
+  }
+
+  function labelTimebar(bar) {
+    bar.querySelector("label").textContent = cetate.t("timeSlider");
+    bar.querySelector(".live").textContent = cetate.t("backToLive");
+    showTime(bar);
+  }
+
+  function sliderTime(minutes) {
+    return new Date(Date.now() + Number(minutes) * 60e3);
+  }
+
+  function showTime(bar) {
+    const minutes = Number(bar.querySelector("input").value);
+    const output = bar.querySelector("output");
+    const text = minutes === 0 ? cetate.t("live") : sliderTime(minutes).toLocaleString(
+      cetate.lang, { weekday: "short", hour: "2-digit", minute: "2-digit" });
+    output.textContent = text;
+    bar.querySelector("input").setAttribute("aria-valuetext", text);
+  }
+
+  // Redraw every loaded layer as it was ``minutes`` ago (0: live again).
+  async function travelTo(minutes) {
+    const live = Number(minutes) === 0;
+    const at = live ? null : sliderTime(minutes).toISOString();
+    if (at === viewAt) return;
+    viewAt = at;
+    pending.clear();
+    document.body.classList.toggle("past", !live);
+    section.querySelector(".timebar .live").disabled = live;
+    const loaded = [...layers.values()].filter((entry) => entry.loaded !== null);
+    for (const entry of layers.values()) entry.fetched = null;
+    for (const entry of loaded) {
+      entry.loaded = entry.loaded.then(() => reloadLayer(entry));
+    }
+    await Promise.all(loaded.map((entry) => entry.loaded));
+    if (at === viewAt) {
+      document.body.dataset.viewAt = at || "live";
+      cetate.announce(live ? cetate.t("live") : cetate.t("showingPast", {
+        time: new Date(at).toLocaleString(cetate.lang) }));
+    }
+  }
+
+  async function reloadLayer(entry) {
+    entry.group.clearLayers();
+    entry.markers.clear();
+    await loadLayer(entry);
+  }
+
   // -- inspector -------------------------------------------------------------------------------
 
   let inspectorTimer = null;
@@ -510,8 +589,18 @@
   function describeValue(attribute) {
     if (attribute === null || typeof attribute !== "object") return String(attribute);
     const value = "value" in attribute ? attribute.value : attribute.object ?? attribute;
-    const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+    const text = typeof value === "object" ? describeObject(value) : String(value);
     return attribute.unitCode ? `${text} ${attribute.unitCode}` : text;
+  }
+
+  // An address or another flat object as a person reads it ("Mikonkatu 5, 00100, Helsinki");
+  // anything deeper as JSON.
+  function describeObject(value) {
+    const parts = value === null || Array.isArray(value) ? null : Object.values(value);
+    if (parts && parts.length > 0 && parts.every((p) => ["string", "number"].includes(typeof p))) {
+      return parts.join(", ");
+    }
+    return JSON.stringify(value);
   }
 
   // A line chart of one attribute's history, in SVG: min and max on the value axis, first and
@@ -597,10 +686,14 @@
 
   // -- the page --------------------------------------------------------------------------------
 
-  async function mount(section) {
+  let section = null;
+
+  async function mount(element) {
+    section = element;
     section.innerHTML = `
       <aside class="panel" aria-labelledby="layers-heading"></aside>
       <div class="map" tabindex="0"></div>
+      <div class="timebar" role="group"></div>
       <aside class="inspector" hidden aria-live="polite">
         <div class="inspector-head"><h2></h2>
           <button type="button" class="close" data-i18n-attr="aria-label:close">×</button></div>
@@ -639,6 +732,7 @@
     }
     stateStyles(cetate.config.layers);
     buildPanel();
+    buildTimebar(section.querySelector(".timebar"));
     for (const entry of visible) entry.loaded = loadLayer(entry);
     await Promise.all([tilesLoaded, ...visible.map((entry) => entry.loaded)]);
     if (!city) {
@@ -671,6 +765,7 @@
   function relabel() {
     if (!panel) return;
     buildPanel();
+    labelTimebar(section.querySelector(".timebar"));
     inspector.querySelector(".close").setAttribute("aria-label", cetate.t("close"));
     if (inspected) renderInspector(inspected);
   }
@@ -686,18 +781,42 @@
       return undefined;
     },
     count(layerId) { return layers.get(layerId)?.markers.size ?? 0; },
-    async focus(id) { // zoom until the entity's own marker is drawn, then open it
+    // Zoom until the entity's own marker is drawn, then open it. ``hit`` (a search result)
+    // names its layer, which is switched on and loaded when it is not yet.
+    async focus(id, hit) {
+      const named = hit && hit.layer ? layers.get(hit.layer) : null;
+      if (named && !named.on) {
+        switchLayer(named, true);
+        buildPanel();
+      }
+      if (named) await named.loaded;
       for (const entry of layers.values()) {
         const marker = entry.markers.get(id);
         if (!marker) continue;
-        if (!entry.on) switchLayer(entry, true);
+        if (!entry.on) {
+          switchLayer(entry, true);
+          buildPanel();
+        }
         await entry.loaded;
         await new Promise((resolve) => entry.group.zoomToShowLayer(marker, resolve));
         await openInspector(id);
         return true;
       }
+      if (hit && hit.lon !== null) map.setView([hit.lat, hit.lon], 18);
+      await openInspector(id); // not on the map now (the past is shown): its document all the same
       return false;
     },
+    inspect: (id) => openInspector(id), // an entity with no location
+    mark(lon, lat, label) { // a place found by search
+      if (mark) mark.remove();
+      mark = L.circleMarker([lat, lon], {
+        radius: 10, color: "#14283c", weight: 3, fillColor: "#ffbf1f", fillOpacity: 0.9,
+      }).bindTooltip(label, {
+        permanent: true, direction: "top", offset: [0, -10], className: "search-mark",
+      }).addTo(map);
+      map.setView([lat, lon], 18);
+    },
+    get viewAt() { return viewAt; },
   };
 
   cetate.pages.register("map", {

@@ -1,0 +1,1 @@
+"""Alerts: what is wrong in the city, who has seen it and who has dealt with it."""
