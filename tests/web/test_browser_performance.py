@@ -14,6 +14,7 @@ import json
 import statistics
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from cetate.city.service import City
 from cetate.config import Settings
 from cetate.hub.context import ContextResolver
 from cetate.hub.documents import upsert_documents
+from cetate.hub.model import format_time
 from cetate.hub.service import Hub
 from cetate.hub.store.sqlite import SqliteStore
 from cetate.web.app import create_app
@@ -72,6 +74,15 @@ def crowded(
         documents.append(doc)
     for start in range(0, ENTITIES, 1000):
         assert not upsert_documents(hub, "", documents[start : start + 1000]).errors
+    # A reading of each entity 90 minutes ago, older than its location (written now): the
+    # time slider's heavier case, where the location is looked for after the time shown.
+    observed = format_time(datetime.now(UTC) - timedelta(minutes=90))
+    readings = [{"id": d["id"], "type": d["type"], "name": prop(f"bench {n}"),
+                 "reading": {**prop(n), "observedAt": observed}}
+                for n, d in enumerate(documents)]  # fmt: skip
+    for start in range(0, ENTITIES, 1000):
+        chunk = readings[start : start + 1000]
+        assert not upsert_documents(hub, "", chunk, replace=False).errors
     with serve(create_app(settings, hub, helsinki)) as server:
         httpx.get(server.url + "/ui/basemap/14/9326/4741.json")  # the basemap is built once
         yield server.url
@@ -167,3 +178,45 @@ def test_500_updates_a_second_keep_the_page_responsive(
     )  # fmt: skip
     assert rate >= 0.9 * UPDATES_PER_S
     assert longest <= TASK_LIMIT_MS, tasks
+
+
+def test_the_time_slider_and_search_with_10000_entities(
+    browser: Any, crowded: str, screenshots: Path
+) -> None:
+    """Not targets of the issue: figures for docs/benchmarks.md, with loose bounds."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.goto(crowded + "/")
+    page.wait_for_selector("body[data-map-ready]", timeout=15_000)
+    travels = []
+    for minutes in (60, 30, 0, 60):
+        started = time.perf_counter()
+        page.evaluate(f"cetate.map.travel({minutes})")
+        travels.append((time.perf_counter() - started) * 1000)
+        drawn = sum(
+            page.evaluate(f"cetate.map.count('{layer}')")
+            for layer in ("lights", "parking", "traffic")
+        )
+        assert drawn == ENTITIES  # each had a reading then, so each is on the map
+    page.screenshot(path=screenshots / "time-slider-10000-entities.png")
+    context.close()
+    with httpx.Client(base_url=crowded, timeout=30) as http:
+        started = time.perf_counter()
+        first = http.get("/ui/search", params={"q": "bench 4242"})
+        first_ms = (time.perf_counter() - started) * 1000
+        assert first.json()["results"][0]["label"] == "bench 4242"
+        times = []
+        for n in range(30):
+            started = time.perf_counter()
+            found = http.get("/ui/search", params={"q": f"bench {n * 317}"}).json()
+            times.append((time.perf_counter() - started) * 1000)
+            assert found["results"][0]["label"] == f"bench {n * 317}"
+    record(
+        screenshots,
+        time_slider_ms={"past": [round(t) for t in travels[:2]], "live": round(travels[2]),
+                        "past_again": round(travels[3])},
+        search_ms={"first_with_index": round(first_ms),
+                   "p50": round(statistics.median(times)),
+                   "p95": round(float(np.percentile(times, 95)))},
+    )  # fmt: skip
+    assert max(travels) < 5000 and statistics.median(times) < 200

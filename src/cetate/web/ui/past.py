@@ -36,12 +36,11 @@ def layer_points_at(
 ) -> tuple[list[Point], bool]:
     """The layer's points at ``at_us`` (µs since the epoch), at most ``limit``; the flag says
     whether some were left out."""
-    attrs = frozenset({LOCATION, *(ctx.expand(name) for name in layer.attributes)})
     points: list[Point] = []
     for chunk in _chunks(_entities_with_history(store, tenant, ctx, layer), CHUNK):
         query = HistoryQuery(
             entity_ids=tuple(entity_id for entity_id, _ in chunk),
-            attrs=attrs,
+            attrs=None,  # any attribute written by then says the entity was there
             timerel="before",
             time_at_us=at_us + 1,  # "before" is strict; an instance at the instant counts
             last_n=1,

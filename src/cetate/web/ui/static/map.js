@@ -670,7 +670,7 @@
       const when = document.createElement("time");
       when.dateTime = at;
       when.textContent = time(Date.parse(at));
-      item.append(when, ` ${typeof value === "object" ? JSON.stringify(value) : value}`);
+      item.append(when, ` ${typeof value === "object" ? describeObject(value) : value}`);
       list.append(item);
     }
     return list;
@@ -817,6 +817,13 @@
       map.setView([lat, lon], 18);
     },
     get viewAt() { return viewAt; },
+    // Show the city ``minutes`` ago (0: live), as the slider does; resolves once redrawn.
+    travel(minutes) {
+      const bar = section.querySelector(".timebar");
+      bar.querySelector("input").value = String(-Math.abs(minutes));
+      showTime(bar);
+      return travelTo(String(-Math.abs(minutes)));
+    },
   };
 
   cetate.pages.register("map", {
