@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cetate.alerts.model import alert_document
 from cetate.config import Settings
 from cetate.demo.city import prepare_demo
 from cetate.web.app import create_app
@@ -235,6 +236,38 @@ def test_text_contrast_is_readable(page: Any, demo: str) -> None:
         ratios = page.evaluate(CONTRAST, selector)
         assert ratios, selector
         assert min(ratios) >= 4.5, (selector, min(ratios))  # WCAG AA for text
+
+
+def test_the_alerts_search_and_time_bar_are_readable(page: Any, demo: str) -> None:
+    for severity in ("critical", "high", "medium", "low", "informational"):
+        doc = alert_document(
+            f"urn:ngsi-ld:Alert:contrast:{severity}",
+            category="traffic",
+            sub_category="roadClosed",
+            severity=severity,
+            description=f"A {severity} alert",
+            issued="2026-11-22T08:00:00Z",
+            source="test",
+            lon_lat=(24.94, 60.17),
+        )
+        assert httpx.post(demo + "/ngsi-ld/v1/entities", json=doc).status_code in (201, 409)
+    open_map(page, demo)
+    selectors = [".timebar label", ".timebar output", "#search-input"]
+    page.fill("#search-input", "helsinki")
+    page.wait_for_selector("#search-results [role=option]")
+    selectors += [".search-results .label", ".search-results .detail"]
+    for selector in selectors:
+        ratios = page.evaluate(CONTRAST, selector)
+        assert ratios and min(ratios) >= 4.5, (selector, ratios)
+    page.keyboard.press("Escape")
+    page.click('#nav a[data-module="alerts"]')
+    page.wait_for_selector("table.alerts .severity-informational")
+    page.wait_for_selector('[data-badge="alerts"]:not([hidden])')
+    for selector in (".page-alerts h2", ".alert-bar label", ".alert-counts", ".alerts th",
+                     ".alerts .what", ".alerts .detail", ".alerts time", ".severity",
+                     ".actions .link", ".actions .act", ".badge"):  # fmt: skip
+        ratios = page.evaluate(CONTRAST, selector)
+        assert ratios and min(ratios) >= 4.5, (selector, ratios)
 
 
 def test_a_laptop_and_a_video_wall(browser: Any, demo: str, screenshots: Path) -> None:
