@@ -93,6 +93,15 @@ def prop(value: Any) -> dict[str, Any]:
     return {"type": "Property", "value": value}
 
 
+def open_laptop(browser: Any, url: str) -> tuple[Any, Any]:
+    """A new browser context (nothing cached) at a laptop's size, its page on the drawn map."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.goto(url + "/")
+    page.wait_for_selector("body[data-map-ready]", timeout=15_000)
+    return context, page
+
+
 def record(screenshots: Path, **figures: Any) -> None:
     path = screenshots.parent / FIGURES
     known = json.loads(path.read_text()) if path.is_file() else {}
@@ -105,10 +114,7 @@ def test_first_meaningful_paint_with_10000_entities(
 ) -> None:
     paints = []
     for attempt in range(3):  # a new browser context each time: nothing cached
-        context = browser.new_context(viewport={"width": 1366, "height": 768})
-        page = context.new_page()
-        page.goto(crowded + "/")
-        page.wait_for_selector("body[data-map-ready]", timeout=15_000)
+        context, page = open_laptop(browser, crowded)
         ready = page.evaluate("performance.getEntriesByName('cetate:map-ready')[0].startTime")
         drawn = sum(
             page.evaluate(f"cetate.map.count('{layer}')")
@@ -136,10 +142,7 @@ OBSERVE_LONG_TASKS = """() => {
 def test_500_updates_a_second_keep_the_page_responsive(
     browser: Any, crowded: str, screenshots: Path
 ) -> None:
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
-    page = context.new_page()
-    page.goto(crowded + "/")
-    page.wait_for_selector("body[data-map-ready]", timeout=15_000)
+    context, page = open_laptop(browser, crowded)
     page.wait_for_timeout(500)  # the last clusters of the first load settle
     page.evaluate(OBSERVE_LONG_TASKS)
     expected: dict[str, str] = {}
@@ -184,10 +187,7 @@ def test_the_time_slider_and_search_with_10000_entities(
     browser: Any, crowded: str, screenshots: Path
 ) -> None:
     """Not targets of the issue: figures for docs/benchmarks.md, with loose bounds."""
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
-    page = context.new_page()
-    page.goto(crowded + "/")
-    page.wait_for_selector("body[data-map-ready]", timeout=15_000)
+    context, page = open_laptop(browser, crowded)
     travels = []
     for minutes in (60, 30, 0, 60):
         started = time.perf_counter()

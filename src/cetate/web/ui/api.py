@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 import xstatic.pkg.leaflet as leaflet_package
@@ -19,7 +20,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-from cetate.city.addresses import Address, read_addresses
+from cetate.city.addresses import read_addresses
 from cetate.city.service import City
 from cetate.errors import BadRequestData, ResourceNotFound
 from cetate.hub.http import hub_of, run, run_batch
@@ -43,6 +44,7 @@ MAX_HITS = 50
 _TENANT = re.compile(r"^[A-Za-z0-9_\-.:/]{1,256}$")
 
 router = APIRouter()
+T = TypeVar("T")
 
 
 def install_ui(app: FastAPI, registry: Registry | None = None) -> None:
@@ -225,23 +227,26 @@ async def _layer(request: Request, layer_id: str, tenant: str) -> LayerSpec:
     return layer
 
 
-def _index(request: Request) -> LayerIndex:
+def _once(request: Request, name: str, make: Callable[[], T]) -> T:
+    """The app's one ``name``, made on first use (``make`` must not call ``_once``: the lock
+    is held while it runs)."""
     state = request.app.state
     with state.ui_lock:
-        if getattr(state, "ui_index", None) is None:
-            state.ui_index = LayerIndex(_registry(request), hub_of(request).contexts.core())
-        index: LayerIndex = state.ui_index
-    return index
+        found = getattr(state, name, None)
+        if found is None:
+            found = make()
+            setattr(state, name, found)
+    return cast(T, found)
+
+
+def _index(request: Request) -> LayerIndex:
+    ctx = hub_of(request).contexts.core()
+    return _once(request, "ui_index", lambda: LayerIndex(_registry(request), ctx))
 
 
 def _feed(request: Request) -> LiveFeed:
-    state = request.app.state
     index = _index(request)
-    with state.ui_lock:
-        if getattr(state, "ui_feed", None) is None:
-            state.ui_feed = LiveFeed(hub_of(request), index)
-        feed: LiveFeed = state.ui_feed
-    return feed
+    return _once(request, "ui_feed", lambda: LiveFeed(hub_of(request), index))
 
 
 def _past_time(text: str | None) -> int | None:
@@ -252,13 +257,8 @@ def _past_time(text: str | None) -> int | None:
 
 
 def _search(request: Request) -> EntitySearch:
-    state = request.app.state
     index = _index(request)
-    with state.ui_lock:
-        if getattr(state, "ui_search", None) is None:
-            state.ui_search = EntitySearch(hub_of(request), index)
-        found: EntitySearch = state.ui_search
-    return found
+    return _once(request, "ui_search", lambda: EntitySearch(hub_of(request), index))
 
 
 def _addresses(request: Request) -> AddressSearch | None:
@@ -268,15 +268,7 @@ def _addresses(request: Request) -> AddressSearch | None:
     if city is None:
         return None
     extract = Path(city.report.extract)
-
-    def read() -> list[Address]:
-        return read_addresses(extract)
-
-    with state.ui_lock:
-        if getattr(state, "ui_addresses", None) is None:
-            state.ui_addresses = AddressSearch(read)
-        found: AddressSearch = state.ui_addresses
-    return found
+    return _once(request, "ui_addresses", lambda: AddressSearch(lambda: read_addresses(extract)))
 
 
 def _basemap(request: Request) -> Basemap:
