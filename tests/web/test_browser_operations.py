@@ -279,10 +279,20 @@ def test_the_time_slider_shows_the_city_as_it_was(page: Any, room: Room, screens
     assert timedelta(minutes=55) < datetime.now(UTC) - at < timedelta(minutes=70)
     assert page.evaluate(f"cetate.map.state('{light}')") in ("on", "off")
     assert page.evaluate("cetate.map.count('lights')") > 100
+    # The inspector shows the light as it was then: its status before the fault.
+    page.evaluate("id => cetate.map.focus(id)", light)
+    status = page.locator(".inspector table.attrs tr", has_text="status")
+    status.wait_for()
+    assert "ok" in status.inner_text() and "columnIssue" not in status.inner_text()
+    assert "Attributes at" in page.inner_text(".inspector caption")
     assert re.search(r"\d", page.inner_text(".timebar output"))
     page.screenshot(path=screenshots / "time-slider.png")
     # Live updates wait while the past is shown; back to live, the present is there.
     page.click(".timebar button.live")
     page.wait_for_selector('body[data-view-at="live"]:not(.past)', timeout=20_000)
     assert page.evaluate(f"cetate.map.state('{light}')") == "fault"
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.inspector table.attrs tr')]"
+        ".some(row => row.textContent.includes('columnIssue'))"
+    )
     time.sleep(0.1)

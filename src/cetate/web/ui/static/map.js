@@ -474,6 +474,7 @@
     }
     await Promise.all(loaded.map((entry) => entry.loaded));
     if (at === viewAt) {
+      if (inspected) renderInspector(inspected); // as it was then, or as it is again
       document.body.dataset.viewAt = at || "live";
       cetate.announce(live ? cetate.t("live") : cetate.t("showingPast", {
         time: new Date(at).toLocaleString(cetate.lang) }));
@@ -519,17 +520,23 @@
   async function renderInspector(id) {
     const body = inspector.querySelector(".body");
     const path = encodeURIComponent(id);
-    const since = new Date(Date.now() - HISTORY_HOURS * 3600e3).toISOString();
+    // Live: the entity now and its last 24 hours. At a past time (the time slider): the entity
+    // as it was then, rebuilt from its history, and the 24 hours before.
+    const end = viewAt === null ? null : new Date(Date.parse(viewAt) + 1).toISOString();
+    const since = new Date((end ? Date.parse(end) : Date.now()) - HISTORY_HOURS * 3600e3)
+      .toISOString();
+    const period = end === null ? `timerel=after&timeAt=${encodeURIComponent(since)}`
+      : `timerel=between&timeAt=${encodeURIComponent(since)}&endTimeAt=${encodeURIComponent(end)}`;
     let entity;
     let history = null;
     try {
       [entity, history] = await Promise.all([
-        cetate.api(`/ngsi-ld/v1/entities/${path}`),
-        cetate.api(`/ngsi-ld/v1/temporal/entities/${path}?options=temporalValues` +
-          `&timerel=after&timeAt=${encodeURIComponent(since)}`).catch(() => null),
+        end === null ? cetate.api(`/ngsi-ld/v1/entities/${path}`) : entityAt(path, end),
+        cetate.api(`/ngsi-ld/v1/temporal/entities/${path}?options=temporalValues&${period}`)
+          .catch(() => null),
       ]);
     } catch (error) {
-      body.textContent = cetate.t("entityGone");
+      body.textContent = cetate.t(end === null ? "entityGone" : "notYetThen");
       return;
     }
     if (id !== inspected) return;
@@ -541,7 +548,8 @@
     const table = document.createElement("table");
     table.className = "attrs";
     const caption = document.createElement("caption");
-    caption.textContent = cetate.t("attributes");
+    caption.textContent = end === null ? cetate.t("attributes") : cetate.t("attributesAt", {
+      time: new Date(Date.parse(viewAt)).toLocaleString(cetate.lang) });
     table.append(caption);
     for (const [name, attribute] of Object.entries(entity)) {
       if (["id", "type", "@context", "location"].includes(name)) continue;
@@ -584,6 +592,21 @@
     }
     parts.push(charts);
     body.replaceChildren(...parts);
+  }
+
+  // The entity as it was at ``end``: the last instance of each attribute before it. Throws
+  // (like a 404) when nothing was recorded of it by then.
+  async function entityAt(path, end) {
+    const temporal = await cetate.api(`/ngsi-ld/v1/temporal/entities/${path}?lastN=1` +
+      `&timerel=before&timeAt=${encodeURIComponent(end)}`);
+    const entity = { id: temporal.id, type: temporal.type };
+    for (const [name, value] of Object.entries(temporal)) {
+      if (["id", "type", "@context"].includes(name)) continue;
+      const instances = Array.isArray(value) ? value : [value];
+      if (instances.length > 0) entity[name] = instances[instances.length - 1];
+    }
+    if (Object.keys(entity).length === 2) throw new Error("not yet recorded");
+    return entity;
   }
 
   function describeValue(attribute) {
