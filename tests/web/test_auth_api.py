@@ -483,3 +483,14 @@ def test_the_accounts_are_not_entities_of_any_tenant(
             assert_problem(client.get(f"{ENTITIES}/{entity_id}", headers=headers), 404)
             response = client.get(f"/ngsi-ld/v1/temporal/entities/{entity_id}", headers=headers)
             assert_problem(response, 404)
+
+
+def test_the_tenant_list_shows_only_tenants_with_a_role(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    doc = entity(1)
+    client.post(ENTITIES, json=doc, headers=bearer(keys["ada"], "north"))
+    client.post(ENTITIES, json=doc, headers=bearer(keys["ada"], "south"))
+    assert client.get("/ui/tenants", headers=bearer(keys["ada"])).json() == ["", "north", "south"]
+    assert client.get("/ui/tenants", headers=bearer(keys["otto"])).json() == ["", "north"]
+    assert client.get("/ui/tenants", headers=bearer(keys["vera"])).json() == [""]

@@ -69,10 +69,16 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
+def signed_in(request: Request) -> Principal | None:
+    """The account a request acts for; None with accounts off or for an anonymous reader."""
+    principal: Principal | None = getattr(request.state, PRINCIPAL, None)
+    return principal
+
+
 def acting_name(request: Request) -> str:
     """Who to record as having done something (an alert acknowledged): the account's name;
     with accounts off, or for an anonymous reader, ``anonymous@<client address>``."""
-    principal: Principal | None = getattr(request.state, PRINCIPAL, None)
+    principal = signed_in(request)
     if principal is not None:
         return principal.name
     return f"anonymous@{_client(request) or 'unknown'}"

@@ -27,6 +27,7 @@ from cetate.hub.http import hub_of, run, run_batch
 from cetate.hub.model import parse_time
 from cetate.hub.service import Hub
 from cetate.web.auth.accounts import ACCOUNTS_TENANT
+from cetate.web.auth.middleware import signed_in
 from cetate.web.ui.basemap import MAX_ZOOM, Basemap, build_basemap
 from cetate.web.ui.live import LiveFeed
 from cetate.web.ui.modules import default_registry
@@ -186,11 +187,14 @@ async def search(request: Request, q: str = "", limit: int = 20) -> Response:
 
 @router.get("/ui/tenants", summary="The tenants the hub holds")
 async def tenants(request: Request) -> Response:
-    """The default tenant (``""``) and every tenant with data, for the dashboard's switch. With
-    accounts on, the page offers only those the account has a role on (``/auth/me``)."""
+    """The default tenant (``""``) and every tenant with data, for the dashboard's switch; with
+    accounts on, only those the account has a role on."""
     hub = hub_of(request)
     names = await run(hub, hub.store.tenants)
     found = ["", *sorted(n for n in names if n and n != ACCOUNTS_TENANT)]
+    principal = signed_in(request)
+    if principal is not None:  # with accounts on, no tenant's name is shown to outsiders
+        found = [name for name in found if principal.role_on(name) is not None]
     return Response(orjson.dumps(found), media_type="application/json")
 
 

@@ -793,6 +793,12 @@
     if (inspected) renderInspector(inspected);
   }
 
+  function textElement(text) {
+    const span = document.createElement("span");
+    span.textContent = text;
+    return span;
+  }
+
   // Hooks for tests and for other modules: where an entity is and what the map shows of it.
   cetate.map = {
     get leaflet() { return map; },
@@ -834,7 +840,7 @@
       if (mark) mark.remove();
       mark = L.circleMarker([lat, lon], {
         radius: 10, color: "#14283c", weight: 3, fillColor: "#ffbf1f", fillOpacity: 0.9,
-      }).bindTooltip(label, {
+      }).bindTooltip(textElement(label), { // as text: OSM tags are not markup
         permanent: true, direction: "top", offset: [0, -10], className: "search-mark",
       }).addTo(map);
       map.setView([lat, lon], 18);
