@@ -3,6 +3,7 @@ list, and the map as it was at a past time, on each store."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -172,3 +173,31 @@ def test_the_map_at_a_past_time(client: TestClient) -> None:
 def test_a_bad_time_is_refused(client: TestClient, when: str) -> None:
     response = client.get("/ui/layers/lights/points", params={"at": when})
     assert response.status_code == 400 and "at" in response.json()["detail"]
+
+
+def test_concurrent_first_searches_and_refreshes_lose_no_write(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cetate.web.ui import search as search_module
+    from cetate.web.ui.modules import default_registry
+    from cetate.web.ui.points import LayerIndex
+
+    assert not upsert_documents(hub, "", ENTITIES).errors
+    searcher = search_module.EntitySearch(hub, LayerIndex(default_registry(), hub.contexts.core()))
+    monkeypatch.setattr(search_module, "REFRESH_S", 0.0)  # every search refreshes in a thread
+    wanted = words("lampa")
+
+    def search_and_write(n: int) -> int:
+        doc = {"id": f"urn:ngsi-ld:Streetlight:bv:x{n}", "type": "Streetlight", "name": "Lampa X"}
+        assert not upsert_documents(hub, "", [doc]).errors
+        return len(searcher.search("", wanted, 50))
+
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(search_and_write, range(40)))
+    assert all(n >= 1 for n in found)
+    deadline = time.monotonic() + 5
+    while len(searcher.search("", wanted, 50)) != 41 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(searcher.search("", wanted, 50)) == 41  # the first lamp and the forty written

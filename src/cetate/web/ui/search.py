@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cetate.city.addresses import Address, normalise
@@ -66,6 +66,14 @@ class Hit:
             "lat": self.lat,
             "layer": self.layer,
         }
+
+
+@dataclass
+class _Build:
+    """A read of a tenant's lines under way: the changes written meanwhile, and when it ends."""
+
+    changes: list[Change] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -127,12 +135,14 @@ class EntitySearch:
         self.index = index
         self._ctx = hub.contexts.core()
         self._tenants: dict[str, _Lines] = {}
-        self._building: dict[str, list[Change]] = {}  # tenant -> changes during a read
+        self._building: dict[str, _Build] = {}  # tenants being read
         self._lock = threading.Lock()
 
     def search(self, tenant: str, wanted: Sequence[str], limit: int) -> list[tuple[Score, Hit]]:
         lines = self._lines(tenant)
-        return rank(lines.lines.values(), wanted, limit)
+        with self._lock:
+            items = list(lines.lines.values())
+        return rank(items, wanted, limit)
 
     def warm(self, tenant: str) -> None:
         """Read the tenant's lines now (from a thread), so the first search is quick."""
@@ -141,23 +151,36 @@ class EntitySearch:
     def _lines(self, tenant: str) -> _Lines:
         with self._lock:
             lines = self._tenants.get(tenant)
+            building = self._building.get(tenant)
             fresh = lines is not None and time.monotonic() - lines.made < REFRESH_S
-            if lines is not None and (fresh or tenant in self._building):
-                return lines  # a stale one serves while another thread reads it again
-            self._building[tenant] = []
+            if lines is not None and (fresh or building is not None):
+                return lines  # a stale one serves while a thread reads the lines again
+            if building is None:
+                self._building[tenant] = _Build()
+        if lines is not None:
+            threading.Thread(target=self._read_lines, args=(tenant,), daemon=True).start()
+            return lines
+        if building is not None:  # the first read of this tenant is under way: wait for it
+            building.done.wait()
+            return self._lines(tenant)
+        return self._read_lines(tenant)
+
+    def _read_lines(self, tenant: str) -> _Lines:
+        """Read the tenant's lines (its ``_Build`` made by the caller), listening to the hub
+        meanwhile so that no write of this process is missed."""
+        with self._lock:
             if self not in self.hub.listeners:  # replaced, never edited: see LiveFeed
                 self.hub.listeners = [*self.hub.listeners, self]
         started = time.monotonic()
         try:
             read = {entity["id"]: self._line(entity) for entity in self._read(tenant)}
+            with self._lock:
+                for change in self._building[tenant].changes:
+                    _apply(read, change, self._line)
+                made = self._tenants[tenant] = _Lines(read, started)
         finally:
             with self._lock:
-                meanwhile = self._building.pop(tenant, [])
-        for change in meanwhile:
-            _apply(read, change, self._line)
-        made = _Lines(read, started)
-        with self._lock:
-            self._tenants[tenant] = made
+                self._building.pop(tenant).done.set()
         log_event(log, "ui.search_indexed", tenant=tenant, entities=len(read),
                   seconds=round(time.monotonic() - started, 2))  # fmt: skip
         return made
@@ -176,13 +199,22 @@ class EntitySearch:
     def publish(self, tenant: str, changes: Sequence[Change]) -> None:
         """Called by the hub's writer thread after a commit."""
         with self._lock:
-            if tenant in self._building:
-                self._building[tenant].extend(changes)
-            lines = self._tenants.get(tenant)
-        if lines is None:
+            watched = tenant in self._building or tenant in self._tenants
+        if not watched:
             return
-        for change in changes:
-            _apply(lines.lines, change, self._line)
+        # The lines are made outside the lock; the dictionaries change only under it, so a
+        # search never iterates a dictionary that changes.
+        made = [(c.entity_id, None if c.after is None else self._line(c.after)) for c in changes]
+        with self._lock:
+            if tenant in self._building:
+                self._building[tenant].changes.extend(changes)
+            lines = self._tenants.get(tenant)
+            if lines is not None:
+                for entity_id, line in made:
+                    if line is None:
+                        lines.lines.pop(entity_id, None)
+                    else:
+                        lines.lines[entity_id] = line
 
     def _line(self, entity: Entity) -> tuple[str, Hit]:
         type_name = self._ctx.compact(entity["type"][0])
