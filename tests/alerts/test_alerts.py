@@ -93,6 +93,7 @@ def test_a_transition_records_who_when_and_the_note() -> None:
     assert attrs["acknowledgedBy"]["value"] == "otto"
     assert attrs["acknowledgedAt"]["value"] == "2026-11-22T12:00:00.000Z"
     assert attrs["acknowledgementNote"]["value"] == "ok"
+    assert {a["observedAt"] for a in attrs.values()} == {"2026-11-22T12:00:00.000Z"}
     resolved = transition(
         {"id": "x", "status": "acknowledged"}, ACTIONS["resolve"], "ada", "t", None
     )
@@ -199,6 +200,25 @@ def test_actions_record_the_caller_and_keep_history(client: TestClient) -> None:
         f"/ngsi-ld/v1/temporal/entities/{alert_id}", params={"options": "temporalValues"}
     ).json()
     assert [v[0] for v in history["status"]["values"]] == ["open", "acknowledged", "resolved"]
+
+
+def test_the_map_at_a_past_time_shows_the_alert_as_it_was(client: TestClient) -> None:
+    """Alert b was issued 30 minutes ago (and written only now): the map of 10 minutes ago
+    has it open, where it was, with its severity; the map after its resolution greys it."""
+
+    def alerts_at(minutes_ago: int | None) -> dict[str, tuple[float, float, str]]:
+        params = {}
+        if minutes_ago is not None:
+            when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+            params["at"] = when.isoformat().replace("+00:00", "Z")
+        points = client.get("/ui/layers/alerts/points", params=params).json()["points"]
+        return {p[1][-1]: (p[2], p[3], p[4]) for p in points}
+
+    assert client.post("/alerts/urn:ngsi-ld:Alert:t:b/resolve").status_code == 200
+    assert alerts_at(None)["b"][2] == "resolved"
+    assert alerts_at(10)["b"] == (26.1, 44.43, "critical")
+    assert set(alerts_at(10)) == {"b"}  # the others were issued later
+    assert alerts_at(45) == {}
 
 
 @pytest.mark.parametrize(

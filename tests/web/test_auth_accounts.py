@@ -177,7 +177,7 @@ def test_accounts_leave_no_history_reach_no_listener_and_no_other_tenant(
         def publish(self, tenant: str, changes: object) -> None:
             published.append(tenant)
 
-    hub.listeners.append(Listener())
+    hub.add_listener(Listener())
     accounts.add_user("ana", "pass-word-1", {"": Role.VIEWER})
     accounts.set_password("ana", "pass-word-2")
     accounts.create_key("gateway", {"": Role.VIEWER})

@@ -127,14 +127,15 @@ def transition(
         if done_by:
             detail += f" (by {done_by} at {done_at})"
         raise Conflict(detail)
-    fragment: dict[str, Any] = {
-        "status": {"type": "Property", "value": action.to.value},
-        action.by: {"type": "Property", "value": who},
-        action.at: {"type": "Property", "value": at},
-    }
+    written = {"status": action.to.value, action.by: who, action.at: at}
     if note is not None:
-        fragment[action.note] = {"type": "Property", "value": note}
-    return fragment
+        written[action.note] = note
+    # observedAt on each: the history (and the map at a past time) places them all at ``at``.
+    return {name: _property(value, at) for name, value in written.items()}
+
+
+def _property(value: Any, observed_at: str) -> dict[str, Any]:
+    return {"type": "Property", "value": value, "observedAt": observed_at}
 
 
 def alert_document(
@@ -149,25 +150,28 @@ def alert_document(
     lon_lat: tuple[float, float] | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
-    """A new, open alert as a normalized NGSI-LD document."""
+    """A new, open alert as a normalized NGSI-LD document. Every attribute is observed at
+    ``issued``, so that the map at a past time shows the alert as it was issued, not as it was
+    written (the demo and connectors may write an alert some time after it arose)."""
     if severity not in SEVERITIES:
         raise ValueError(f"severity {severity!r} is not one of {SEVERITIES}")
-    doc: dict[str, Any] = {
-        "id": alert_id,
-        "type": ALERT_TYPE,
-        "category": {"type": "Property", "value": category},
-        "subCategory": {"type": "Property", "value": sub_category},
-        "severity": {"type": "Property", "value": severity},
-        "description": {"type": "Property", "value": description},
-        "dateIssued": {"type": "Property", "value": issued},
-        "alertSource": {"type": "Property", "value": source},
-        "status": {"type": "Property", "value": Status.OPEN.value, "observedAt": issued},
+    values: dict[str, Any] = {
+        "category": category,
+        "subCategory": sub_category,
+        "severity": severity,
+        "description": description,
+        "dateIssued": issued,
+        "alertSource": source,
+        "status": Status.OPEN.value,
     }
     if name is not None:
-        doc["name"] = {"type": "Property", "value": name}
+        values["name"] = name
+    doc: dict[str, Any] = {"id": alert_id, "type": ALERT_TYPE}
+    doc.update((key, _property(value, issued)) for key, value in values.items())
     if lon_lat is not None:
         doc["location"] = {
             "type": "GeoProperty",
             "value": {"type": "Point", "coordinates": [lon_lat[0], lon_lat[1]]},
+            "observedAt": issued,
         }
     return doc

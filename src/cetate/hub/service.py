@@ -170,8 +170,21 @@ class Hub:
         self.store = store
         self.contexts = contexts
         self.settings = settings
-        self.listeners: list[ChangeListener] = []
+        # Replaced as a whole under the lock, never edited in place: the writer thread iterates
+        # the list it read while listeners come and go on the event loop.
+        self.listeners: tuple[ChangeListener, ...] = ()
+        self._listeners_lock = threading.Lock()
         self.writer = GroupCommit(self)
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Send this process's committed changes to ``listener``; adding it twice is a no-op."""
+        with self._listeners_lock:
+            if listener not in self.listeners:
+                self.listeners = (*self.listeners, listener)
+
+    def remove_listener(self, listener: ChangeListener) -> None:
+        with self._listeners_lock:
+            self.listeners = tuple(x for x in self.listeners if x is not listener)
 
     def close(self) -> None:
         self.writer.close()

@@ -52,7 +52,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         the_hub = hub or build_hub(settings)
         notifier = NotifierThread(the_hub)
-        the_hub.listeners.append(notifier)
+        the_hub.add_listener(notifier)
         app.state.hub = the_hub
         app.state.notifier = notifier
         the_city = city
@@ -79,7 +79,7 @@ def create_app(
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
             await notifier.stop()
-            the_hub.listeners.remove(notifier)
+            the_hub.remove_listener(notifier)
             if hub is None:
                 the_hub.close()
 

@@ -135,14 +135,11 @@ class LiveFeed:
                 self._unlisten()
         return list(by_id.values()), cut
 
-    # The hub's writer thread iterates its listener list while this runs on the event loop:
-    # the list is replaced, never edited in place, so that iteration never skips a listener.
     def _listen(self) -> None:
-        if self not in self.hub.listeners:
-            self.hub.listeners = [*self.hub.listeners, self]
+        self.hub.add_listener(self)
 
     def _unlisten(self) -> None:
-        self.hub.listeners = [x for x in self.hub.listeners if x is not self]
+        self.hub.remove_listener(self)
 
     def attach(self, watcher: Watcher) -> None:
         with self._lock:

@@ -168,9 +168,7 @@ class EntitySearch:
     def _read_lines(self, tenant: str) -> _Lines:
         """Read the tenant's lines (its ``_Build`` made by the caller), listening to the hub
         meanwhile so that no write of this process is missed."""
-        with self._lock:
-            if self not in self.hub.listeners:  # replaced, never edited: see LiveFeed
-                self.hub.listeners = [*self.hub.listeners, self]
+        self.hub.add_listener(self)
         started = time.monotonic()
         try:
             read = {entity["id"]: self._line(entity) for entity in self._read(tenant)}
