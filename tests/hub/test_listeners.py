@@ -4,10 +4,15 @@ publishes: none may be lost, none may miss a commit made while it is registered.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
+from typing import Any
+
+import pytest
 
 from cetate.hub.changes import Change
-from cetate.hub.documents import create_documents
+from cetate.hub.documents import create_documents, upsert_documents
+from cetate.hub.ordering import CommitOrder
 from cetate.hub.service import Hub
 
 
@@ -56,3 +61,80 @@ def test_adding_twice_publishes_once_and_removed_hears_nothing(hub: Hub) -> None
 
     assert kept.seen == ["urn:ngsi-ld:Thing:1"]
     assert dropped.seen == []
+
+
+# -- commit order --------------------------------------------------------------------------------
+
+
+def test_tickets_are_published_in_order_and_given_up_ones_are_passed() -> None:
+    order = CommitOrder()
+    tickets = [order.take() for _ in range(4)]
+    published: list[int] = []
+
+    def publish(ticket: int) -> threading.Thread:
+        thread = threading.Thread(
+            target=order.publish, args=(ticket, lambda: published.append(ticket))
+        )
+        thread.start()
+        return thread
+
+    late = [publish(tickets[3]), publish(tickets[2])]
+    order.give_up(tickets[1])
+    time.sleep(0.05)
+    assert published == []  # ticket 0 is still under way
+    publish(tickets[0]).join()
+    for thread in late:
+        thread.join(timeout=5)
+    assert published == [tickets[0], tickets[2], tickets[3]]
+
+
+def test_a_failing_listener_does_not_hold_up_the_next_ticket() -> None:
+    order = CommitOrder()
+    first, second = order.take(), order.take()
+
+    def boom() -> None:
+        raise RuntimeError("listener failed")
+
+    with pytest.raises(RuntimeError):
+        order.publish(first, boom)
+    done: list[int] = []
+    order.publish(second, lambda: done.append(second))
+    assert done == [second]
+
+
+class LastState:
+    """A listener that keeps each entity's latest state, as the live map and search do."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] = {}
+
+    def publish(self, tenant: str, changes: Sequence[Change]) -> None:
+        for change in changes:
+            self.state[change.entity_id] = change.after
+
+
+def test_a_listener_keeping_state_ends_with_what_the_store_has(hub: Hub) -> None:
+    """Writers on several threads (batches, the group-commit writer) write the same entities:
+    what a state-keeping listener ends with is what was committed last."""
+    keeper = LastState()
+    hub.add_listener(keeper)
+    ids = [f"urn:ngsi-ld:Thing:{n}" for n in range(3)]
+
+    def write(writer: int) -> None:
+        for step in range(40):
+            value = {"type": "Property", "value": writer * 1000 + step}
+            documents = [{"id": i, "type": "Thing", "n": value} for i in ids]
+            assert not upsert_documents(hub, "", documents).errors
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    iri = "https://uri.etsi.org/ngsi-ld/default-context/n"
+    for entity_id in ids:
+        stored = hub.store.get("", entity_id)
+        assert stored is not None
+        kept = keeper.state[entity_id]
+        assert kept["attrs"][iri][0]["value"] == stored["attrs"][iri][0]["value"]

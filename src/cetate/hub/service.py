@@ -22,8 +22,9 @@ from cetate.hub import changes
 from cetate.hub.changes import Change
 from cetate.hub.context import ContextResolver
 from cetate.hub.model import Entity
+from cetate.hub.ordering import CommitOrder
 from cetate.hub.store import open_store
-from cetate.hub.store.base import Store
+from cetate.hub.store.base import Mutation, Store
 
 
 class ChangeListener(Protocol):
@@ -144,12 +145,11 @@ class GroupCommit:
 
         ids = list(dict.fromkeys(i for write in writes for i in write.ids))
         try:
-            done = self._hub.store.mutate(tenant, ids, mutation)
+            self._hub.mutate(tenant, ids, mutation)
         except BaseException as error:
             for write in writes:
                 write.future.set_exception(error)
             return
-        self._hub._publish(tenant, done)
         for write, outcome in zip(writes, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 write.future.set_exception(outcome)
@@ -174,6 +174,7 @@ class Hub:
         # the list it read while listeners come and go on the event loop.
         self.listeners: tuple[ChangeListener, ...] = ()
         self._listeners_lock = threading.Lock()
+        self.commit_order = CommitOrder()
         self.writer = GroupCommit(self)
 
     def add_listener(self, listener: ChangeListener) -> None:
@@ -201,10 +202,34 @@ class Hub:
     async def create_one(self, tenant: str, entity: Entity) -> None:
         await self.write_one(tenant, entity["id"], lambda old: changes.create(old, entity))
 
-    def _publish(self, tenant: str, done: list[Change]) -> None:
-        if done:
+    def mutate(self, tenant: str, ids: Sequence[str], mutation: Mutation) -> list[Change]:
+        """``store.mutate``, then the changes published to the listeners in commit order."""
+        tickets: list[int] = []
+
+        def ticketed(existing: Mapping[str, Entity]) -> list[Change]:
+            if tickets:  # the store runs it again: the transaction before did not commit
+                self.commit_order.give_up(tickets.pop())
+            tickets.append(self.commit_order.take())
+            return mutation(existing)
+
+        try:
+            done = self.store.mutate(tenant, ids, ticketed)
+        except BaseException:
+            for ticket in tickets:
+                self.commit_order.give_up(ticket)
+            raise
+        if not tickets:
+            return done
+        if not done:
+            self.commit_order.give_up(tickets[0])
+            return done
+
+        def deliver() -> None:
             for listener in self.listeners:
                 listener.publish(tenant, done)
+
+        self.commit_order.publish(tickets[0], deliver)
+        return done
 
     def batch(
         self,
@@ -241,8 +266,7 @@ class Hub:
                 done.append(change)
             return done
 
-        done = self.store.mutate(tenant, [e["id"] for e in entities], mutation)
-        self._publish(tenant, done)
+        self.mutate(tenant, [e["id"] for e in entities], mutation)
         return result
 
     def upsert(self, tenant: str, entities: Sequence[Entity], replace: bool) -> BatchResult:

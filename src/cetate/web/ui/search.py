@@ -200,8 +200,9 @@ class EntitySearch:
             watched = tenant in self._building or tenant in self._tenants
         if not watched:
             return
-        # The lines are made outside the lock; the dictionaries change only under it, so a
-        # search never iterates a dictionary that changes.
+        # The hub publishes one commit at a time, in commit order (hub.ordering), so lines made
+        # outside the lock cannot overtake newer ones; the dictionaries change only under it,
+        # so a search never iterates a dictionary that changes.
         made = [(c.entity_id, None if c.after is None else self._line(c.after)) for c in changes]
         with self._lock:
             if tenant in self._building:
