@@ -209,6 +209,50 @@ def test_alerts_are_acknowledged_and_resolved_with_who_and_when(
     )
 
 
+def test_a_note_being_typed_and_the_focus_survive_the_refresh(page: Any, room: Room) -> None:
+    """The list is redrawn every 10 s and after each action: a note half typed stays, and the
+    keyboard focus goes on from where it was."""
+    typing = raise_alert(room, "typing", "critical", minutes_ago=2)
+    other = raise_alert(room, "other", "critical", minutes_ago=3)
+    sign_in(page, room, "otto")
+    page.click('#nav a[data-module="alerts"]')
+    note = page.locator(f'tr[data-id="{typing}"] input.note-input')
+    note.wait_for()
+    note.fill("Crew on the")
+    # Someone else handles another alert, and the list is read again (as the timer does).
+    assert room.call("otto", "POST", f"/alerts/{other}/acknowledge").status_code == 200
+    page.evaluate("document.getElementById('alert-filter').dispatchEvent(new Event('change'))")
+    page.wait_for_selector(f'tr[data-id="{other}"][data-status="acknowledged"]')
+    assert note.input_value() == "Crew on the"
+    assert page.evaluate("document.activeElement.classList.contains('note-input')")
+    page.keyboard.type(" way")  # the focus is still in it
+    # Acknowledged from the keyboard: the focus moves to what is left to do, "resolve".
+    page.locator(f'tr[data-id="{typing}"] button.act-acknowledge').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'tr[data-id="{typing}"][data-status="acknowledged"]')
+    page.wait_for_function("document.activeElement.classList.contains('act-resolve')")
+    assert page.evaluate("document.activeElement.closest('tr').dataset.id") == typing
+    assert page.locator(f'tr[data-id="{typing}"] input.note-input').input_value() == ""
+    alert = room.call("vera", "GET", f"{ENTITIES}/{typing}", params={"options": "keyValues"})
+    assert alert.json()["acknowledgementNote"] == "Crew on the way"
+
+
+def test_enter_never_opens_the_result_of_an_older_search(page: Any, room: Room) -> None:
+    sign_in(page, room, "vera")
+    page.fill("#search-input", "kaivokatu")
+    page.wait_for_selector("#search-results [role=option]")
+    page.keyboard.press("Escape")
+    assert page.locator("#search-results [role=option]").count() == 0  # closed is emptied
+    page.fill("#search-input", "k")  # too short to search
+    page.press("#search-input", "Enter")
+    page.fill("#search-input", "no such place anywhere")
+    page.press("#search-input", "Enter")
+    page.wait_for_selector("#search-results .none")
+    time.sleep(0.3)
+    assert page.locator(".search-mark").count() == 0
+    assert page.evaluate("document.querySelector('.inspector').hidden")
+
+
 def test_search_finds_entities_and_addresses(page: Any, room: Room, screenshots: Path) -> None:
     sign_in(page, room, "vera")
     lights = room.call(

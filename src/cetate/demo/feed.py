@@ -75,8 +75,8 @@ class Readings:
     def take_alerts(self) -> list[dict[str, Any]]:
         """The alerts raised by the readings made since the last call: to be created, never
         upserted, so an alert an operator has handled is not reopened. Their ids are made
-        from the event (the lamp's fault, the station's day), so making them again after a
-        restart finds them already there."""
+        from the event (the lamp's fault, the hour a station's episode began), so making them
+        again after a restart finds them already there."""
         alerts, self._alerts = self._alerts, []
         return alerts
 
@@ -201,7 +201,7 @@ def _lamp_alert(sensor: Sensor, failed_at: datetime) -> dict[str, Any]:
 
 def _air_alert(sensor: Sensor, band: str, at: datetime, no2: float) -> dict[str, Any]:
     return alert_document(
-        f"urn:ngsi-ld:Alert:{_short(sensor.entity_id)}:air:{at:%Y%m%d}",
+        f"urn:ngsi-ld:Alert:{_short(sensor.entity_id)}:air:{at:%Y%m%dT%H}",
         category="environment",
         sub_category="airPollution",
         severity=AIR_ALERTS[band],

@@ -98,9 +98,12 @@ async def layers(request: Request) -> Response:
     tenant = _tenant(request)
     registry = _registry(request)
     index = _index(request)
-    # The page asks for this once it has drawn: the moment to read the search lines too.
-    threading.Thread(target=_search(request).warm, args=(tenant,), daemon=True).start()
-    summaries = await run(hub, hub.store.types, tenant) if await _exists(hub, tenant) else []
+    exists = await _exists(hub, tenant)
+    searcher = _search(request)
+    if exists and searcher.needs_reading(tenant):
+        # The page asks for this once it has drawn: the moment to read the search lines too.
+        threading.Thread(target=searcher.warm, args=(tenant,), daemon=True).start()
+    summaries = await run(hub, hub.store.types, tenant) if exists else []
     counts = {s.type: s.count for s in summaries}
     ctx = hub.contexts.core()
     found: list[dict[str, Any]] = []

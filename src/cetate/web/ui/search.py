@@ -144,6 +144,14 @@ class EntitySearch:
             items = list(lines.lines.values())
         return rank(items, wanted, limit)
 
+    def needs_reading(self, tenant: str) -> bool:
+        """Whether the tenant's lines are neither kept and fresh nor being read."""
+        with self._lock:
+            lines = self._tenants.get(tenant)
+            if tenant in self._building:
+                return False
+            return lines is None or time.monotonic() - lines.made >= REFRESH_S
+
     def warm(self, tenant: str) -> None:
         """Read the tenant's lines now (from a thread), so the first search is quick."""
         self._lines(tenant)
@@ -175,7 +183,11 @@ class EntitySearch:
             with self._lock:
                 for change in self._building[tenant].changes:
                     _apply(read, change, self._line)
-                made = self._tenants[tenant] = _Lines(read, started)
+                made = _Lines(read, started)
+                if read or tenant in self._tenants:
+                    # An empty tenant (or a name nobody uses) is read again next time rather
+                    # than kept: any name can be asked for, and memory is kept for real ones.
+                    self._tenants[tenant] = made
         finally:
             with self._lock:
                 self._building.pop(tenant).done.set()

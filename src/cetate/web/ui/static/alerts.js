@@ -13,6 +13,7 @@
     resolved: "resolved",
     all: "",
   };
+  const SEVERITIES = ["informational", "low", "medium", "high", "critical"];
   const cetate = window.cetate;
   let root = null;
   let filter = "active";
@@ -42,15 +43,18 @@
 
   async function refresh() {
     const list = root.querySelector(".alert-list");
+    const problem = root.querySelector(".alert-problem");
     const statuses = FILTERS[filter];
     let found;
     try {
       found = await cetate.api(`/alerts${statuses ? `?status=${statuses}` : ""}`);
     } catch (error) {
-      list.replaceChildren(el("p", { class: "error", text: cetate.t("loadFailed", {
-        what: error.message }) }));
+      // Said beside the list, which stays as it was (with any note being typed).
+      problem.textContent = cetate.t("loadFailed", { what: error.message });
+      problem.hidden = false;
       return;
     }
+    problem.hidden = true;
     const counts = root.querySelector(".alert-counts");
     counts.replaceChildren(...["open", "acknowledged", "resolved"].map((status) =>
       el("span", { class: `count-${status}`, "data-status": status },
@@ -59,22 +63,77 @@
     if (found.alerts.length === 0) {
       list.replaceChildren(el("p", { class: "none", text: cetate.t("noAlerts") }));
     } else {
-      const table = el("table", { class: "grid alerts" },
-        el("caption", { text: cetate.t("alertsCaption", { count: found.alerts.length }) }));
-      const head = table.createTHead().insertRow();
-      for (const key of ["severity", "alertWhat", "issued", "status", "actions"]) {
-        head.append(el("th", { scope: "col", text: cetate.t(key) }));
-      }
-      const body = table.createTBody();
-      for (const alert of found.alerts) body.append(row(alert));
-      list.replaceChildren(table);
+      render(list, found.alerts);
     }
     cetate.refreshBadge("alerts");
   }
 
+  // The list is redrawn every REFRESH_MS and after each action. A row whose alert has not
+  // changed is kept as it is, so a note being typed and the keyboard focus survive; a changed
+  // row takes over the note typed in it and, when it had the focus, gives it to the same
+  // control (or the nearest one left: "resolve" after "acknowledge").
+  const signatureOf = new WeakMap();
+
+  function render(list, alerts) {
+    let table = list.querySelector("table.alerts");
+    if (!table) {
+      table = el("table", { class: "grid alerts" }, el("caption"));
+      const head = table.createTHead().insertRow();
+      for (const key of ["severity", "alertWhat", "issued", "status", "actions"]) {
+        head.append(el("th", { scope: "col", text: cetate.t(key) }));
+      }
+      table.createTBody();
+      list.replaceChildren(table);
+    }
+    table.caption.textContent = cetate.t("alertsCaption", { count: alerts.length });
+    const body = table.tBodies[0];
+    const before = [...body.rows];
+    const old = new Map(before.map((tr) => [tr.dataset.id, tr]));
+    const focused = document.activeElement;
+    const focusedRow = body.contains(focused) ? focused.closest("tr[data-id]") : null;
+    const rows = alerts.map((alert) => {
+      const signature = JSON.stringify(alert);
+      const kept = old.get(alert.id);
+      if (kept && signatureOf.get(kept) === signature) return kept;
+      const fresh = row(alert);
+      signatureOf.set(fresh, signature);
+      const typed = kept?.querySelector(".note-input")?.value;
+      const note = fresh.querySelector(".note-input");
+      if (typed && note) note.value = typed;
+      return fresh;
+    });
+    if (rows.length !== before.length || rows.some((tr, i) => tr !== before[i])) {
+      body.replaceChildren(...rows);
+    }
+    if (focusedRow && document.activeElement !== focused) {
+      refocus(body, focusedRow, focused, before.indexOf(focusedRow));
+    }
+  }
+
+  function refocus(body, oldRow, oldControl, oldIndex) {
+    if (body.contains(oldControl)) {
+      oldControl.focus(); // the row was kept but moved: moving a node drops its focus
+      return;
+    }
+    const same = [...body.rows].find((tr) => tr.dataset.id === oldRow.dataset.id);
+    const action = oldControl.dataset?.action;
+    const near = body.rows[Math.min(oldIndex, body.rows.length - 1)];
+    const target = same
+      ? (action && same.querySelector(`[data-action="${action}"]`))
+        || (oldControl.classList.contains("note-input") && same.querySelector(".note-input"))
+        || firstControl(same)
+      : near && firstControl(near);
+    (target || root.querySelector("#alert-filter")).focus();
+  }
+
+  // The next thing to do in a row: an action, else its note, else "show on the map".
+  function firstControl(tr) {
+    return tr.querySelector("button.act") || tr.querySelector("input") || tr.querySelector("button");
+  }
+
   function row(alert) {
     const status = alert.status || "open";
-    const severity = alert.severity || "medium";
+    const severity = SEVERITIES.includes(alert.severity) ? alert.severity : "medium";
     const tr = el("tr", { "data-id": alert.id, "data-status": status });
     tr.append(el("td", {}, el("span", {
       class: `severity severity-${severity}`, text: cetate.t(`severity.${severity}`) })));
@@ -123,22 +182,32 @@
       const button = el("button", {
         type: "button", class: `act write-control act-${action}`, "data-action": action,
       }, cetate.t(`action.${action}`));
-      button.addEventListener("click", () => act(alert.id, action, note.value, button));
+      button.addEventListener("click", () => act(alert.id, action, note, button));
       cell.append(button);
     }
     return cell;
   }
 
-  async function act(id, action, note, button) {
-    button.disabled = true;
-    const body = note.trim() ? { note: note.trim() } : {};
+  async function act(id, action, noteInput, button) {
+    const tr = button.closest("tr");
+    const index = [...tr.parentNode.rows].indexOf(tr);
+    button.disabled = true; // which takes the focus off it
+    const note = noteInput.value.trim();
+    const body = note ? { note } : {};
     try {
       await cetate.postJson(`/alerts/${encodeURIComponent(id)}/${action}`, body);
+      noteInput.value = ""; // recorded with the action: not to be carried to the next one
       cetate.announce(cetate.t(`done.${action}`));
     } catch (error) {
       cetate.announce(cetate.t("actionFailed", { what: error.message }));
     }
+    button.disabled = false; // a row that did not change is kept, with this button
     await refresh();
+    const rows = root.querySelector(".alert-list tbody");
+    if (!root.contains(document.activeElement) || document.activeElement === button) {
+      if (rows) refocus(rows, tr, button, index);
+      else root.querySelector("#alert-filter").focus();
+    }
   }
 
   function build() {
@@ -156,7 +225,9 @@
     const bar = el("div", { class: "alert-bar" },
       el("label", { for: "alert-filter", text: cetate.t("showAlerts") }), select,
       el("div", { class: "alert-counts", "aria-live": "polite" }));
-    root.append(heading, bar, el("div", { class: "alert-list" }));
+    const problem = el("p", { class: "error alert-problem", role: "alert" });
+    problem.hidden = true;
+    root.append(heading, bar, problem, el("div", { class: "alert-list" }));
   }
 
   function schedule() {

@@ -351,22 +351,28 @@
     let asked = 0;
     form.hidden = false;
 
+    // Closing empties the list, so that nothing chosen later can come from an older search.
     function close() {
       list.hidden = true;
+      list.replaceChildren();
       input.setAttribute("aria-expanded", "false");
     }
 
+    // Searches what is typed; true when the list now shows results of exactly that.
     async function run() {
       const text = input.value.trim();
       const ticket = ++asked;
-      if (text.replace(/\s/g, "").length < 2) return close();
+      if (text.replace(/\s/g, "").length < 2) {
+        close();
+        return false;
+      }
       let found;
       try {
         found = await api(`/ui/search?q=${encodeURIComponent(text)}`);
       } catch (error) {
         found = { results: [] };
       }
-      if (ticket !== asked) return; // a newer search is on its way
+      if (ticket !== asked) return false; // a newer search is on its way
       list.replaceChildren();
       if (found.results.length === 0) {
         const none = document.createElement("li");
@@ -402,6 +408,7 @@
       list.hidden = false;
       input.setAttribute("aria-expanded", "true");
       announce(t("resultsCount", { count: found.results.length }));
+      return found.results.length > 0;
     }
 
     async function choose(hit) {
@@ -428,8 +435,7 @@
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       clearTimeout(timer);
-      await run();
-      list.querySelector("[role=option]")?.click();
+      if (await run()) list.querySelector("[role=option]")?.click();
     });
     document.addEventListener("click", (event) => {
       if (!form.contains(event.target)) close();
