@@ -145,7 +145,8 @@ def run_server(settings: Settings, city: City | None = None, first_admin: bool =
     if settings.ingest_mappings is not None:
         guarded(lambda: load_mappings(settings.ingest_mappings))  # type: ignore[arg-type]
     url = f"http://{settings.host}:{settings.port}"
-    typer.echo(f"Cetate hub ({hub.store.name}) at {url}/ngsi-ld/v1  (API docs: {url}/docs)")
+    typer.echo(f"Cetate operations room at {url}/")
+    typer.echo(f"NGSI-LD hub ({hub.store.name}) at {url}/ngsi-ld/v1  (API docs: {url}/docs)")
     if settings.workers > 1:
         hub.close()
         # Each worker process builds its own hub from the settings, passed down as CETATE_*.
