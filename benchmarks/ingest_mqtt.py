@@ -6,7 +6,15 @@ the broker and paho alone cost), then Cetate's ingest worker(s) writing every me
 SQLite hub with history. Throughput = messages / (last stored - first received). The check
 stored + dead-lettered = published is made on the hub's own counters.
 
+Two modes. ``sustained`` (the default): publishers and receiver run at once, so the figure is
+bounded by how fast the Python publishers can send. ``backlog``: the messages are published first
+and wait in the broker for each receiver's persistent session; the receiver then drains them with
+both cores to itself, which measures its own capacity. The machine's Mosquitto keeps at most 1,000
+queued messages per client (its default ``max_queued_messages``), so this mode starts a private
+Mosquitto (from PATH) on a free loopback port with no such limit; both receivers use it.
+
     python benchmarks/ingest_mqtt.py [--messages 100000] [--workers 1] [--publishers 2]
+        [--mode sustained|backlog]
 """
 
 from __future__ import annotations
@@ -15,9 +23,15 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
+import socket
+import subprocess
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +68,55 @@ def publish(url: str, prefix: str, start: int, count: int, ready: Any) -> None:
     client.loop_stop()
 
 
-def bare_subscriber(url: str, prefix: str, total: int, result: Any, subscribed: Any) -> None:
-    """Only counts: paho with automatic QoS 1 acknowledgement."""
+@contextmanager
+def private_broker() -> Iterator[str]:
+    """A Mosquitto of our own with unbounded queues for offline sessions; yields its URL."""
+    program = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
+    if program is None:
+        raise SystemExit("backlog mode needs the mosquitto program (Debian package mosquitto)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = Path(tempfile.mkdtemp())
+    config = folder / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "max_queued_messages 0\nmax_queued_bytes 0\n"
+    )
+    broker = subprocess.Popen([program, "-c", str(config)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or broker.poll() is not None:
+                    raise SystemExit("the private mosquitto did not start") from None
+                time.sleep(0.05)
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        broker.terminate()
+        broker.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def bare_subscriber(
+    url: str, prefix: str, total: int, result: Any, ready: Any, published: Any | None
+) -> None:
+    """Only counts: paho with automatic QoS 1 acknowledgement; sets ``ready`` when the
+    publishers may start. With ``published`` (backlog mode) it subscribes in a persistent
+    session, goes away until the publishers are done, then comes back for the queued messages."""
     from paho.mqtt.client import MQTTv5
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
 
     from cetate.mqtt import paho_client
 
-    client, broker = paho_client(url, f"bench-bare-{uuid.uuid4().hex[:8]}", MQTTv5)
+    client_id = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    client, broker = paho_client(url, client_id, MQTTv5)
     state = {"count": 0, "first": 0.0, "last": 0.0}
+    subscribed = threading.Event()
 
     def on_message(client: Any, userdata: Any, message: Any) -> None:
         if state["count"] == 0:
@@ -74,13 +129,23 @@ def bare_subscriber(url: str, prefix: str, total: int, result: Any, subscribed: 
     client.on_subscribe = lambda *_: subscribed.set()
     # The same flow control as the worker (the broker may have 65,535 messages in flight to
     # it): with the default of 20 the broker's queue overflows and it drops messages.
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    properties = Properties(PacketTypes.CONNECT)
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     properties.ReceiveMaximum = 65535
-    client.connect(broker.host, broker.port, properties=properties)
+    properties.SessionExpiryInterval = 3600
+    client.connect(broker.host, broker.port, clean_start=published is None, properties=properties)
     client.loop_start()
+    subscribed.wait(10)
+    if published is not None:
+        client.disconnect()
+        client.loop_stop()
+        ready.set()
+        published.wait()
+        client.on_connect = None  # the session keeps the subscription
+        properties.SessionExpiryInterval = 0  # gone when this connection ends
+        client.connect(broker.host, broker.port, clean_start=False, properties=properties)
+        client.loop_start()
+    else:
+        ready.set()
     deadline = time.monotonic() + 600
     while state["count"] < total and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -91,9 +156,11 @@ def bare_subscriber(url: str, prefix: str, total: int, result: Any, subscribed: 
 
 def cetate_worker(
     url: str, prefix: str, db: str, client_id: str, group: str | None, result: Any, ready: Any,
-    stop: Any, progress: Any,
+    stop: Any, progress: Any, published: Any | None,
 ) -> None:  # fmt: skip
-    """One worker process; ``progress`` holds (messages done, first done at, last done at)."""
+    """One worker process; ``progress`` holds (messages done, first done at, last done at).
+    With ``published`` (backlog mode) it subscribes, stops until the publishers are done, then
+    starts again on its persistent session."""
     from cetate.config import Settings
     from cetate.hub.service import build_hub
     from cetate.ingest.mapping import parse_mappings
@@ -112,11 +179,17 @@ def cetate_worker(
             ]
         }
     )
-    worker = MqttWorker(hub, mappings, MqttSettings(url, client_id, group, status_every_s=3600))
+    settings = MqttSettings(url, client_id, group, status_every_s=3600)
+    worker = MqttWorker(hub, mappings, settings)
     worker.start()
     worker.wait_connected(10)
     time.sleep(0.5)
     ready.set()
+    if published is not None:
+        worker.stop()
+        published.wait()
+        worker = MqttWorker(hub, mappings, settings)
+        worker.start()
     while not stop.is_set():
         counts = worker.counters.snapshot()
         done = counts["stored"] + counts["deadLettered"]
@@ -144,8 +217,6 @@ def run_publishers(url: str, prefix: str, total: int, publishers: int, ready: An
 
 
 def main() -> None:
-    from cetate.ingest.mqtt import end_session
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
         "--url", default=os.environ.get("CETATE_TEST_MQTT", "mqtt://127.0.0.1:1883")
@@ -153,21 +224,36 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=1, help="Cetate worker processes")
     parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument("--mode", choices=("sustained", "backlog"), default="sustained")
     args = parser.parse_args()
     total = args.messages - args.messages % args.publishers
     print(
-        f"{total:,} messages, {DEVICES:,} devices, 10 attributes each, QoS 1, {args.publishers} publisher process(es)"
+        f"{total:,} messages, {DEVICES:,} devices, 10 attributes each, QoS 1, "
+        f"{args.publishers} publisher process(es), {args.mode} mode"
     )
+    if args.mode == "backlog":
+        with private_broker() as url:
+            print(f"   a private Mosquitto at {url} (queues unbounded)")
+            measure(url, total, args.workers, args.publishers, backlog=True)
+    else:
+        measure(args.url, total, args.workers, args.publishers, backlog=False)
+
+
+def measure(url: str, total: int, worker_count: int, publishers: int, backlog: bool) -> None:
+    from cetate.ingest.mqtt import end_session
 
     # 1. the bare subscriber
     prefix = f"bench/{uuid.uuid4().hex[:8]}"
     queue: Any = mp.Queue()
-    subscribed, ready = mp.Event(), mp.Event()
-    bare = mp.Process(target=bare_subscriber, args=(args.url, prefix, total, queue, subscribed))
+    ready, published = mp.Event(), mp.Event()
+    bare = mp.Process(
+        target=bare_subscriber,
+        args=(url, prefix, total, queue, ready, published if backlog else None),
+    )
     bare.start()
-    subscribed.wait(10)
-    ready.set()
-    run_publishers(args.url, prefix, total, args.publishers, ready)
+    ready.wait(10)
+    run_publishers(url, prefix, total, publishers, ready)
+    published.set()
     count, first, last = queue.get(timeout=600)
     bare.join()
     bare_rate = count / (last - first)
@@ -176,24 +262,38 @@ def main() -> None:
     # 2. Cetate's worker(s)
     prefix = f"bench/{uuid.uuid4().hex[:8]}"
     db = Path(tempfile.mkdtemp()) / "hub.db"
-    group = "bench" if args.workers > 1 else None
-    stop, ready = mp.Event(), mp.Event()
-    readies = [mp.Event() for _ in range(args.workers)]
-    progress = [mp.Array("d", 3) for _ in range(args.workers)]
-    ids = [f"bench-w{i}-{uuid.uuid4().hex[:6]}" for i in range(args.workers)]
+    group = "bench" if worker_count > 1 else None
+    stop, ready, published = mp.Event(), mp.Event(), mp.Event()
+    readies = [mp.Event() for _ in range(worker_count)]
+    progress = [mp.Array("d", 3) for _ in range(worker_count)]
+    ids = [f"bench-w{i}-{uuid.uuid4().hex[:6]}" for i in range(worker_count)]
     workers = [
         mp.Process(
             target=cetate_worker,
-            args=(args.url, prefix, str(db), ids[i], group, queue, readies[i], stop, progress[i]),
+            args=(
+                url,
+                prefix,
+                str(db),
+                ids[i],
+                group,
+                queue,
+                readies[i],
+                stop,
+                progress[i],
+                published if backlog else None,
+            ),
         )
-        for i in range(args.workers)
+        for i in range(worker_count)
     ]
     for process in workers:
         process.start()
     for event in readies:
         event.wait(60)
+    if backlog:
+        time.sleep(1.0)  # each worker has stopped and left its session to the broker
     ready.set()
-    run_publishers(args.url, prefix, total, args.publishers, ready)
+    run_publishers(url, prefix, total, publishers, ready)
+    published.set()
     stalled_since, last_done = time.monotonic(), -1.0
     while True:  # until every message is in, or nothing moved for 30 s
         done = sum(p[0] for p in progress)
@@ -214,9 +314,9 @@ def main() -> None:
     dead = sum(int(counts["deadLettered"]) for _, counts in results)
     rate = (stored + dead) / (last - first)
     for client_id in ids:
-        end_session(args.url, client_id)
+        end_session(url, client_id)
     print(
-        f"2. Cetate ingest, {args.workers} worker process(es), SQLite with history: "
+        f"2. Cetate ingest, {worker_count} worker process(es), SQLite with history: "
         f"{stored:,} stored + {dead:,} dead-lettered = {stored + dead:,} of {total:,} published; "
         f"{rate:,.0f} messages/s"
     )
