@@ -8,8 +8,12 @@ history, subscriptions, atomicity and concurrent writers.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -747,6 +751,40 @@ def test_subscriptions_crud_and_status_merge(store: Store) -> None:
     assert store.delete_subscription("", "urn:ngsi-ld:Subscription:a")
     assert not store.delete_subscription("", "urn:ngsi-ld:Subscription:a")
     assert store.get_subscription("", "urn:ngsi-ld:Subscription:a") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# SQLite only: several processes open one new file at once.
+
+_OPEN_AT = """
+import sys, time
+from cetate.hub.store.sqlite import SqliteStore
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+SqliteStore(sys.argv[1]).close()
+"""
+
+
+def test_sqlite_processes_started_together_on_a_new_file_all_open_it(tmp_path: Path) -> None:
+    # Switching a new file to WAL fails at once (no busy wait) while another process does the
+    # same: before the store serialised it, about one opening in seven failed here.
+    failures: list[str] = []
+    for round_ in range(5):
+        path = tmp_path / f"hub{round_}.db"
+        start = time.time() + 1.5  # every process has imported by then
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT, str(path), str(start)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        for process in processes:
+            _, err = process.communicate(timeout=60)
+            if process.returncode:
+                failures.append(err.strip().splitlines()[-1])
+    assert failures == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -138,8 +138,17 @@ class SqliteStore:
             # the moment it is free, where SQLite's own busy handler sleeps and retries (up to
             # 100 ms a time: measured p99 0.9 s for PATCH with two API processes).
             self._lock_file = os.open(self.path + ".writelock", os.O_RDWR | os.O_CREAT, 0o644)
-        with self._write_lock:  # executescript commits on its own: no BEGIN around it
-            self._db().executescript(SCHEMA)
+        with self._write_lock:
+            # Switching a new file to WAL fails at once with "database is locked" (no busy
+            # wait) while another process does the same: processes started together on a new
+            # file (``--workers``, ingest workers) take turns here.
+            if self._lock_file is not None:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            try:
+                self._db().executescript(SCHEMA)  # it commits on its own: no BEGIN around it
+            finally:
+                if self._lock_file is not None:
+                    fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     # -- connections ---------------------------------------------------------------------------
 
