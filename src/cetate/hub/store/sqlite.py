@@ -138,17 +138,11 @@ class SqliteStore:
             # the moment it is free, where SQLite's own busy handler sleeps and retries (up to
             # 100 ms a time: measured p99 0.9 s for PATCH with two API processes).
             self._lock_file = os.open(self.path + ".writelock", os.O_RDWR | os.O_CREAT, 0o644)
-        with self._write_lock:
-            # Switching a new file to WAL fails at once with "database is locked" (no busy
-            # wait) while another process does the same: processes started together on a new
-            # file (``--workers``, ingest workers) take turns here.
-            if self._lock_file is not None:
-                fcntl.flock(self._lock_file, fcntl.LOCK_EX)
-            try:
-                self._db().executescript(SCHEMA)  # it commits on its own: no BEGIN around it
-            finally:
-                if self._lock_file is not None:
-                    fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        # Switching a new file to WAL fails at once with "database is locked" (no busy wait)
+        # while another process does the same: processes started together on a new file
+        # (``--workers``, ingest workers) take turns here.
+        with self._exclusive():
+            self._db().executescript(SCHEMA)  # it commits on its own: no BEGIN around it
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -173,24 +167,30 @@ class SqliteStore:
         return db
 
     @contextmanager
-    def _writer(self) -> Iterator[sqlite3.Connection]:
+    def _exclusive(self) -> Iterator[None]:
+        """The writer's turn: over this process's threads, then over every process's."""
         with self._write_lock:
             if self._lock_file is not None:
                 fcntl.flock(self._lock_file, fcntl.LOCK_EX)
             try:
-                db = self._db()
-                db.execute("BEGIN IMMEDIATE")
-                self._pending_akeys = {}
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-                self._akeys.update(self._pending_akeys)
+                yield
             finally:
                 if self._lock_file is not None:
                     fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _writer(self) -> Iterator[sqlite3.Connection]:
+        with self._exclusive():
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            self._pending_akeys = {}
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            self._akeys.update(self._pending_akeys)
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
