@@ -35,6 +35,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from _harness import free_port
+
 DEVICES = 1000
 
 
@@ -74,9 +76,7 @@ def private_broker() -> Iterator[str]:
     program = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
     if program is None:
         raise SystemExit("backlog mode needs the mosquitto program (Debian package mosquitto)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     folder = Path(tempfile.mkdtemp())
     config = folder / "mosquitto.conf"
     config.write_text(
@@ -113,8 +113,7 @@ def bare_subscriber(
 
     from cetate.mqtt import paho_client
 
-    client_id = f"bench-bare-{uuid.uuid4().hex[:8]}"
-    client, broker = paho_client(url, client_id, MQTTv5)
+    client, broker = paho_client(url, f"bench-bare-{uuid.uuid4().hex[:8]}", MQTTv5)
     state = {"count": 0, "first": 0.0, "last": 0.0}
     subscribed = threading.Event()
 

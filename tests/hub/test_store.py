@@ -783,7 +783,7 @@ def test_sqlite_processes_started_together_on_a_new_file_all_open_it(tmp_path: P
         for process in processes:
             _, err = process.communicate(timeout=60)
             if process.returncode:
-                failures.append(err.strip().splitlines()[-1])
+                failures.append(err.strip() or f"exit {process.returncode}")
     assert failures == []
 
 
